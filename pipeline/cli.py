@@ -1,0 +1,89 @@
+"""The ``dreamcrawl`` command line.
+
+Each subcommand lives in ``pipeline/commands/<name>.py`` with two functions:
+``register(subparsers)`` adds its parser and ``run(args) -> int`` does the work. Heavy
+imports (TensorFlow, Scrapy, Prefect) happen inside ``run`` so that ``--help`` and the
+catalog commands start fast.
+
+Exit codes (DESIGN.md): 0 success; 2 bad usage or bad input, one line on stderr;
+1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pipeline import __version__
+from pipeline.errors import UserError
+from pipeline.log import setup_logging
+
+# Module names under pipeline.commands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "dream",
+    "crawl",
+    "import_",
+    "stylize",
+    "run",
+    "catalog",
+    "serve",
+    "demo",
+    "weights",
+    "db",
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = OneLineParser(
+        prog="dreamcrawl",
+        description="Crawl images by keyword, dream them with InceptionV3, query the catalog.",
+    )
+    parser.add_argument("--version", action="version", version=f"dreamcrawl {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineParser
+    )
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"pipeline.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dreamcrawl`` console script."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except UserError as exc:
+        message = " ".join(str(exc).split("\n"))
+        print(f"dreamcrawl: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dreamcrawl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

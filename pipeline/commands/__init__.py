@@ -1,0 +1,1 @@
+"""One module per ``dreamcrawl`` subcommand: ``register(subparsers)`` and ``run(args)``."""

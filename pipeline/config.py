@@ -1,0 +1,71 @@
+"""Settings read from the environment.
+
+Three variables steer a deployment (DESIGN.md, "Fixed interfaces"):
+
+- ``DREAMCRAWL_HOME``: the data folder (blob store, SQLite catalog, converted weights);
+  defaults to ``$XDG_DATA_HOME/dreamcrawl`` (``~/.local/share/dreamcrawl``).
+- ``DREAMCRAWL_DB_URL``: any SQLAlchemy URL; defaults to SQLite in the data folder.
+- ``DREAMCRAWL_WEIGHTS``: a weights file that overrides every other source.
+
+Settings are read when asked for, never at import time, so tests and flows can point
+one process at several data folders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+ENV_HOME = "DREAMCRAWL_HOME"
+ENV_DB_URL = "DREAMCRAWL_DB_URL"
+ENV_WEIGHTS = "DREAMCRAWL_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where dreamcrawl keeps its data, and which catalog and weights it uses."""
+
+    home: Path
+    db_url: str
+    weights_override: Path | None = None
+
+    @property
+    def objects_dir(self) -> Path:
+        """Root of the content-addressed blob store."""
+        return self.home / "objects"
+
+    @property
+    def weights_dir(self) -> Path:
+        """Converted and cached model weights."""
+        return self.home / "weights"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Per-run scratch state (crawl job folders, temporary files)."""
+        return self.home / "runs"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        home_value = env.get(ENV_HOME, "").strip()
+        home = Path(home_value).expanduser() if home_value else user_data_path("dreamcrawl")
+        home = home.absolute()
+        db_url = env.get(ENV_DB_URL, "").strip() or f"sqlite:///{home / 'catalog.sqlite'}"
+        weights_value = env.get(ENV_WEIGHTS, "").strip()
+        weights = Path(weights_value).expanduser().absolute() if weights_value else None
+        return cls(home=home, db_url=db_url, weights_override=weights)
+
+    def ensure_dirs(self) -> None:
+        """Create the data folder and its sub-folders if they are missing."""
+        for path in (self.home, self.objects_dir, self.weights_dir, self.runs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    """The settings of this process, from its environment."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""The catalog (SQLAlchemy + Alembic) and the content-addressed blob store."""

@@ -1,0 +1,71 @@
+"""Catalog writes that must stay correct under concurrency.
+
+Two crawler processes (or a crawl and an import) may find the same image at the same
+moment; the sha256 unique constraint decides, and ``INSERT … ON CONFLICT DO NOTHING``
+turns the loser's insert into a no-op instead of an error the user would see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import Image
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What validation learned about an image's original bytes."""
+
+    sha256: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    phash: str | None = None
+
+    @property
+    def blob_key(self) -> str:
+        # The blob store is addressed by the same sha256.
+        return self.sha256
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect: {dialect}")
+
+
+def upsert_image(
+    session: Session, facts: ImageFacts, *, near_duplicate_of_id: int | None = None
+) -> tuple[int, bool]:
+    """Insert the image unless its sha256 is known; return (image id, created)."""
+    values = {
+        "sha256": facts.sha256,
+        "phash": facts.phash,
+        "width": facts.width,
+        "height": facts.height,
+        "format": facts.format,
+        "bytes": facts.bytes,
+        "blob_key": facts.blob_key,
+        "near_duplicate_of_id": near_duplicate_of_id,
+    }
+    table = Image.__table__
+    stmt = (
+        _insert(session, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(table.c.id)
+    )
+    inserted = session.execute(stmt).scalar_one_or_none()
+    if inserted is not None:
+        return int(inserted), True
+    existing = session.execute(select(Image.id).where(Image.sha256 == facts.sha256)).scalar_one()
+    return int(existing), False
