@@ -1,0 +1,1 @@
+"""DeepDream on InceptionV3 (ImageNet): weights, feature network, objectives, octaves, tiling."""
