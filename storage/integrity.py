@@ -49,16 +49,17 @@ def _check_blob(blobs: BlobStore, key: str) -> str | None:
     return None
 
 
-def _referenced(catalog: Catalog) -> Iterator[tuple[str, int, str]]:
-    """(table, row id, blob key) for every blob the catalog refers to."""
+def _referenced(catalog: Catalog) -> Iterator[tuple[str, int, str, bool]]:
+    """(table, row id, blob key, already marked broken) for every blob a row refers to."""
     with catalog.session() as session:
-        for row_id, key in session.execute(select(Image.id, Image.blob_key)):
-            yield "images", row_id, key
-        stmt = select(Stylization.id, Stylization.output_blob_key).where(
+        images = select(Image.id, Image.blob_key, Image.status)
+        for row_id, key, status in session.execute(images):
+            yield "images", row_id, key, status == ImageStatus.BROKEN
+        outputs = select(Stylization.id, Stylization.output_blob_key, Stylization.status).where(
             Stylization.output_blob_key.is_not(None)
         )
-        for row_id, key in session.execute(stmt):
-            yield "stylizations", row_id, key
+        for row_id, key, status in session.execute(outputs):
+            yield "stylizations", row_id, key, status == StylizationStatus.BROKEN
 
 
 def check(catalog: Catalog) -> list[Problem]:
@@ -67,8 +68,10 @@ def check(catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     referenced: set[str] = set()
     verified: dict[str, str | None] = {}
-    for table, row_id, key in _referenced(catalog):
+    for table, row_id, key, marked_broken in _referenced(catalog):
         referenced.add(key)
+        if marked_broken:
+            continue  # a known, recorded problem: the row says so itself
         if key not in verified:
             verified[key] = _check_blob(blobs, key)
         kind = verified[key]

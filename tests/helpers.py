@@ -1,0 +1,51 @@
+"""Small builders shared by tests: real photos as bytes, catalog rows for them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+from PIL import Image as PILImage
+from skimage import data as skdata
+
+from storage.db import Catalog
+from storage.records import ImageFacts, upsert_image
+
+PHOTOS = ("chelsea", "astronaut", "coffee", "rocket")
+
+
+def photo_bytes(
+    name: str = "chelsea", size: int = 96, fmt: str = "JPEG", quality: int = 90
+) -> bytes:
+    """A real photo from scikit-image, shrunk to ``size`` px wide, encoded as ``fmt``."""
+    array = np.asarray(getattr(skdata, name)())
+    image = PILImage.fromarray(array).convert("RGB")
+    image.thumbnail((size, size * 4))
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, quality=quality) if fmt == "JPEG" else image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def facts_for(data: bytes) -> ImageFacts:
+    """The catalog facts of encoded image bytes."""
+    with PILImage.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        fmt = image.format or "unknown"
+    return ImageFacts(
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        format=fmt,
+        bytes=len(data),
+    )
+
+
+def add_image(catalog: Catalog, data: bytes) -> int:
+    """Store ``data`` as a blob and an image row; return the image id."""
+    key = catalog.blobs.put_bytes(data)
+    facts = facts_for(data)
+    assert key == facts.sha256
+    with catalog.session() as session:
+        image_id, _ = upsert_image(session, facts)
+    return image_id
