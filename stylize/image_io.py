@@ -1,0 +1,111 @@
+"""Image files in and out: EXIF orientation applied on read, atomic writes.
+
+The engine works on float RGB in [-1, 1]; these helpers split off and re-attach the
+alpha channel and the colour mode so a dream has its input's size, orientation, mode
+and transparency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipeline.errors import UserError
+
+# Output formats by file suffix.
+FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+KEPT_MODES = ("RGB", "RGBA", "L", "LA")
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Open and decode an image file, with its EXIF orientation applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"input image not found: {path}")
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise UserError(f"cannot read {path}: not a readable image ({reason})") from None
+    return image
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """The Pillow format for an output path, or :class:`UserError` listing the accepted ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise UserError(
+            f"cannot write '{path}': unknown image type '{suffix or '(none)'}'; "
+            f"accepted: {', '.join(FORMATS)}"
+        )
+    return FORMATS[suffix]
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early (before a long dream) when ``path`` cannot be written."""
+    path = Path(path)
+    output_format(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"cannot write '{path}': it is a folder")
+    if not folder.is_dir():
+        raise UserError(f"cannot write '{path}': folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"cannot write '{path}': permission denied")
+
+
+def write_image(image: Image.Image, path: str | os.PathLike) -> None:
+    """Write ``image`` to ``path`` through a temporary file and a rename (all or nothing)."""
+    path = Path(path)
+    fmt = output_format(path)
+    check_writable(path)
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB" if image.mode != "LA" else "L")  # JPEG has no alpha
+    options: dict = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if image.info.get("icc_profile"):
+        options["icc_profile"] = image.info["icc_profile"]
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            image.save(out, format=fmt, **options)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def to_array(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``(rgb, alpha, mode)``: RGB float32 in [-1, 1], alpha as uint8 or None, and the mode
+    to give the result (the input's for RGB/RGBA/L/LA, else RGB or RGBA)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    mode = image.mode if image.mode in KEPT_MODES else ("RGBA" if has_alpha else "RGB")
+    alpha = np.asarray(image.convert("RGBA"))[..., 3].copy() if has_alpha else None
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return rgb, alpha, mode
+
+
+def from_array(rgb: np.ndarray, alpha: np.ndarray | None, mode: str) -> Image.Image:
+    """Inverse of :func:`to_array`."""
+    pixels = np.clip(np.rint((rgb + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(alpha, "L"))
+    return image.convert(mode) if image.mode != mode else image
