@@ -60,12 +60,27 @@ def run_info(args: argparse.Namespace) -> int:
     found = find_weights(args.weights)
     if found is None:
         raise UserError("no InceptionV3 weights yet; run 'dreamcrawl weights fetch'")
-    info = load_weights(*found).info
+    loaded = load_weights(*found)
+    data = {**loaded.info.as_dict(), "fingerprint": _fingerprint(loaded)}
     if args.json:
-        print(json.dumps(info.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    for key in ("id", "source", "origin", "path", "sha256", "file_sha256", "param_count"):
-        print(f"{key:<16} {info.as_dict()[key]}")
+    keys = ("id", "source", "origin", "path", "sha256", "file_sha256", "param_count")
+    for key in (*keys, "fingerprint"):
+        print(f"{key:<16} {data[key]}")
+    info = loaded.info
     print(f"{'classifier':<16} {'yes' if info.has_classifier else 'no'}")
     print(f"{'mixed10 pool':<16} {info.last_block_pool}")
     return 0
+
+
+def _fingerprint(loaded) -> str:
+    """'ok' when the weights reproduce the recorded activation statistics."""
+    from stylize.fingerprint import fingerprint_mismatches, load_reference
+    from stylize.network import InceptionV3Features
+
+    if load_reference()["sha256"] != loaded.info.sha256:
+        return "no reference for these weights"
+    network = InceptionV3Features(loaded.convs, last_block_pool=loaded.info.last_block_pool)
+    problems = fingerprint_mismatches(network)
+    return "ok" if not problems else f"MISMATCH ({len(problems)} layers differ)"
