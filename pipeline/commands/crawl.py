@@ -2,12 +2,99 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from typing import Any
 
-from pipeline.commands._pending import register_pending
+from pipeline.errors import UserError
 
 
 def register(subparsers: Any) -> None:
-    register_pending(
-        subparsers, "crawl", "crawl sites or a search source for images matching keywords"
+    parser = subparsers.add_parser(
+        "crawl",
+        help="crawl sites or a search source for images matching keywords",
+        description=(
+            "Crawl web sites (--start-url) or keyword search sources (--source commons) for "
+            "images matching the keywords, validate them and add them to the catalog. "
+            "Every URL considered ends as an image, a duplicate or a rejection with its "
+            "reason. See docs/crawler.md."
+        ),
     )
+    parser.add_argument(
+        "--keyword", "-k", action="append", default=[], metavar="K", help="repeatable"
+    )
+    parser.add_argument(
+        "--start-url", action="append", default=[], metavar="URL", help="a page to start from"
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="site (default with --start-url) or a search source: commons",
+    )
+    parser.add_argument("--max-images", type=int, metavar="N", help="stop after N new images")
+    parser.add_argument("--depth", type=int, metavar="N", help="link depth from the start URLs")
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow loopback and private network addresses (refused by default)",
+    )
+    parser.add_argument("--resume", type=int, metavar="RUN", help="continue crawl run RUN")
+    parser.add_argument(
+        "-s",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=value",
+        help="override a Scrapy or DREAMCRAWL_* setting",
+    )
+    parser.add_argument("--timeout", type=float, metavar="S", help="stop gracefully after S s")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crawler.api import run_crawl
+
+    if args.resume is None and not args.keyword:
+        raise UserError("give at least one --keyword (or --resume RUN)")
+    if args.resume is not None and (args.keyword or args.start_url or args.source):
+        raise UserError("--resume RUN continues a run with its own options; give no others")
+    result = run_crawl(
+        keywords=args.keyword,
+        start_urls=args.start_url,
+        sources=args.source,
+        max_images=args.max_images,
+        depth=args.depth,
+        allow_private=args.allow_private,
+        resume=args.resume,
+        overrides=args.overrides,
+        timeout=args.timeout,
+    )
+    print_result(result, args.json, "crawl")
+    return 0 if result.status == "finished" else 1
+
+
+def print_result(result: Any, as_json: bool, kind: str) -> None:
+    """One summary line (or JSON) on stdout; the error, if any, on stderr."""
+    import sys
+
+    counts = result.counts
+    if as_json:
+        print(json.dumps({"run_id": result.run_id, "status": result.status, **counts}))
+    else:
+        rejected = ", ".join(f"{r} {n}" for r, n in counts.get("rejected", {}).items())
+        print(
+            f"{kind} run {result.run_id} {result.status}: "
+            f"{counts.get('new_images', 0)} new images, "
+            f"{counts.get('duplicates', 0)} duplicates, "
+            f"{counts.get('near_duplicates', 0)} near-duplicates, "
+            f"{counts.get('rejections', 0)} rejected" + (f" ({rejected})" if rejected else "")
+        )
+    if result.error:
+        print(
+            f"dreamcrawl: {kind} run {result.run_id}: {result.error.splitlines()[-1]}",
+            file=sys.stderr,
+        )

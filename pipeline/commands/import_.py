@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-from pipeline.commands._pending import register_pending
+from pipeline.commands.crawl import print_result
 
 
 def register(subparsers: Any) -> None:
-    register_pending(subparsers, "import", "import the user's own image files into the catalog")
+    parser = subparsers.add_parser(
+        "import",
+        help="import the user's own image files into the catalog",
+        description=(
+            "Import image files (folders are walked) through the crawler's validation: "
+            "each file ends as an image, a duplicate or a rejection with its reason."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    parser.add_argument(
+        "--keyword",
+        "-k",
+        action="append",
+        default=[],
+        metavar="K",
+        required=True,
+        help="what the images show (repeatable)",
+    )
+    parser.add_argument(
+        "--near-duplicates", choices=("keep", "skip"), help="keep (flagged, default) or skip"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crawler.api import import_paths
+
+    result = import_paths(args.paths, args.keyword, near_duplicates=args.near_duplicates)
+    print_result(result, args.json, "import")
+    return 0 if result.status == "finished" else 1

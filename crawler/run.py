@@ -1,0 +1,126 @@
+"""The crawler process: ``python -m crawler.run RUN_ID``.
+
+:func:`crawler.api.run_crawl` starts this in a process of its own, because Scrapy's
+reactor cannot be restarted within a process and its logging set-up would take over the
+caller's (Prefect's) handlers. It reads what to crawl from the crawl run row, recovers
+what a killed predecessor of the same run left, runs the spiders, and writes the run's
+status and counts. Scrapy's log goes to ``<runs dir>/<run id>/crawl.log``.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings as ScrapySettings
+
+from crawler.spiders.search import SearchSpider
+from crawler.spiders.site import SiteSpider
+from crawler.store import count_new_images, done_urls, recover_run, run_counts
+from pipeline.config import Settings, get_settings
+from storage.db import Catalog, open_catalog
+from storage.models import CrawlRun, CrawlStatus, utcnow
+
+SITE = "site"
+
+
+def scrapy_settings(run: CrawlRun, settings: Settings) -> ScrapySettings:
+    """crawler.settings, then the run's options, then its ``-s NAME=value`` overrides."""
+    config = run.settings or {}
+    scrapy = ScrapySettings()
+    scrapy.setmodule("crawler.settings", priority="project")
+    options: dict[str, Any] = {
+        "DREAMCRAWL_RUN_ID": run.id,
+        "LOG_FILE": str(settings.runs_dir / str(run.id) / "crawl.log"),
+    }
+    if config.get("depth") is not None:
+        options["DREAMCRAWL_DEPTH"] = config["depth"]
+    if config.get("max_images") is not None:
+        options["DREAMCRAWL_MAX_IMAGES"] = config["max_images"]
+    if config.get("allow_private"):
+        options["DREAMCRAWL_ALLOW_PRIVATE"] = True
+    scrapy.setdict(options, priority="cmdline")
+    scrapy.setdict(dict(config.get("overrides") or {}), priority="cmdline")
+    return scrapy
+
+
+def crawl(catalog: Catalog, run_id: int) -> str:
+    """Run the crawl of ``run_id`` to its end; return its final status."""
+    started = time.monotonic()
+    with catalog.session() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            raise SystemExit(f"crawl run {run_id} does not exist")
+        config = dict(run.settings or {})
+        keywords = list(run.keywords)
+        sources = list(run.sources)
+        options = scrapy_settings(run, catalog.settings)
+    (catalog.settings.runs_dir / str(run_id)).mkdir(parents=True, exist_ok=True)
+    recover_run(catalog, run_id)
+    common = {
+        "keywords": keywords,
+        "done_urls": done_urls(catalog, run_id),
+        "kept": count_new_images(catalog, run_id),
+        "max_images": options.getint("DREAMCRAWL_MAX_IMAGES"),
+    }
+    process = CrawlerProcess(options)
+    crawlers = []
+    if SITE in sources:
+        crawler = process.create_crawler(SiteSpider)
+        process.crawl(
+            crawler,
+            start_urls=config.get("start_urls", []),
+            depth=options.getint("DREAMCRAWL_DEPTH"),
+            allowed_domains=options.getlist("DREAMCRAWL_ALLOWED_DOMAINS"),
+            **common,
+        )
+        crawlers.append(crawler)
+    search = [s for s in sources if s != SITE]
+    if search:
+        crawler = process.create_crawler(SearchSpider)
+        process.crawl(crawler, sources=search, **common)
+        crawlers.append(crawler)
+    process.start()
+
+    reasons = [c.stats.get_value("finish_reason") for c in crawlers]
+    status = (
+        CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
+    )
+    counts = run_counts(catalog, run_id)
+    counts["process"] = {
+        "pages": sum(c.stats.get_value("dreamcrawl/pages", 0) for c in crawlers),
+        "requests": sum(c.stats.get_value("downloader/request_count", 0) for c in crawlers),
+        "bytes_downloaded": sum(
+            c.stats.get_value("downloader/response_bytes", 0) for c in crawlers
+        ),
+        "not_considered": sum(c.stats.get_value("dreamcrawl/not_considered", 0) for c in crawlers),
+        "seconds": round(time.monotonic() - started, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "finish_reasons": reasons,
+    }
+    with catalog.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        run.status = status
+        run.finished_at = utcnow()
+        run.counts = counts
+        run.error = (
+            None if status == CrawlStatus.FINISHED else f"stopped: {', '.join(map(str, reasons))}"
+        )
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m crawler.run RUN_ID", file=sys.stderr)
+        return 2
+    status = crawl(open_catalog(get_settings()), int(args[0]))
+    return 0 if status == CrawlStatus.FINISHED else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The spiders: ``site`` (follow links inside domains) and ``search`` (query sources)."""
