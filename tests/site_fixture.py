@@ -141,3 +141,24 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params: object) -> bytes:
 
 def jpeg(name: str, width: int = 200, **params: object) -> bytes:
     return encode(photo(name, width), "JPEG", **params)
+
+
+_BASES = ("retina", "hubble_deep_field", "astronaut", "coffee", "rocket", "chelsea",
+          "immunohistochemistry", "camera", "moon", "brick", "grass", "gravel")  # fmt: skip
+
+
+def distinct_photos(count: int, width: int = 160, quality: int = 85) -> Iterator[bytes]:
+    """``count`` different JPEGs: crops of the sample photos at varying places and sizes."""
+    cache: dict[str, Image.Image] = {}
+    for i in range(count):
+        name = _BASES[i % len(_BASES)]
+        if name not in cache:
+            cache[name] = Image.fromarray(np.asarray(getattr(skdata, name)())).convert("RGB")
+        base = cache[name]
+        step = i // len(_BASES)
+        side = min(base.size) * (0.5 + 0.45 * ((step * 7) % 11) / 10)
+        x = (step * 37) % max(1, int(base.width - side))
+        y = (step * 53) % max(1, int(base.height - side))
+        crop = base.crop((x, y, x + int(side), y + int(side * 0.75)))
+        height = round(width * crop.height / crop.width)
+        yield encode(crop.resize((width, height), Image.Resampling.BILINEAR), quality=quality)
