@@ -74,6 +74,7 @@ class CrawlRun(Base):
     """One crawl (or import): what was asked, how it went, what it counted."""
 
     __tablename__ = "crawl_runs"
+    __table_args__ = (Index(None, "started_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="crawl")  # crawl | import
@@ -95,6 +96,8 @@ class Image(Base):
     """A distinct image, identified by the sha256 of its original bytes."""
 
     __tablename__ = "images"
+    # `catalog list --kind images --status …`, newest first (migration 0002).
+    __table_args__ = (Index(None, "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(SHA256_LEN), unique=True)
@@ -147,7 +150,12 @@ class Rejection(Base):
     """A URL a crawl considered and did not keep, with the reason."""
 
     __tablename__ = "rejections"
-    __table_args__ = (UniqueConstraint("crawl_run_id", "url"),)
+    __table_args__ = (
+        UniqueConstraint("crawl_run_id", "url"),
+        # `catalog show` finds an image's rejections by URL; per-run reason counts.
+        Index(None, "url"),
+        Index(None, "crawl_run_id", "reason"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
@@ -172,6 +180,9 @@ class Stylization(Base):
     __table_args__ = (
         UniqueConstraint("image_id", "params_hash", "weights_sha256"),
         Index(None, "status", "lease_expires_at"),
+        # `catalog list` filters by preset or status, newest first (migration 0002).
+        Index(None, "preset", "created_at"),
+        Index(None, "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
