@@ -1,0 +1,94 @@
+"""``dreamcrawl catalog export``: a listing to CSV or Parquet, streamed.
+
+Rows come from the database in batches (a server-side cursor on PostgreSQL, SQLite's
+own lazy cursor) and go out a batch at a time, so memory stays flat however big the
+catalog is. The file is written under a temporary name and renamed at the end: a failed
+or interrupted export never leaves a half-written file under the name asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from storage.queries import Query, as_utc, iter_rows
+
+
+def arrow_type(type_: sa.types.TypeEngine) -> pa.DataType:
+    """The Parquet column type of a view column."""
+    if isinstance(type_, sa.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(type_, sa.Boolean):
+        return pa.bool_()
+    if isinstance(type_, sa.Integer):
+        return pa.int64()
+    if isinstance(type_, sa.Float):
+        return pa.float64()
+    return pa.string()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    return value
+
+
+def _batches(engine: Engine, query: Query, batch_size: int) -> Iterator[list[Any]]:
+    with engine.connect() as conn:
+        yield from iter_rows(conn, query, batch_size=batch_size)
+
+
+def _write_csv(path: Path, names: Sequence[str], batches: Iterator[list[Any]]) -> int:
+    count = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        for batch in batches:
+            writer.writerows([_csv_value(v) for v in row] for row in batch)
+            count += len(batch)
+    return count
+
+
+def _write_parquet(path: Path, schema: pa.Schema, batches: Iterator[list[Any]]) -> int:
+    count = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in batches:
+            columns = list(zip(*batch, strict=True)) if batch else [[] for _ in schema]
+            arrays = []
+            for values, field in zip(columns, schema, strict=True):
+                if pa.types.is_timestamp(field.type):
+                    values = [None if v is None else as_utc(v) for v in values]
+                arrays.append(pa.array(values, type=field.type))
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            count += len(batch)
+    return count
+
+
+def export(engine: Engine, query: Query, out: Path, *, fmt: str, batch_size: int = 10_000) -> int:
+    """Write the rows of ``query`` to ``out`` as ``fmt`` (csv|parquet); return the count."""
+    view = query.kind.view
+    names = query.columns or view.column_names
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    batches = _batches(engine, query, batch_size)
+    try:
+        if fmt == "csv":
+            count = _write_csv(tmp, names, batches)
+        else:
+            schema = pa.schema([(n, arrow_type(view.column(n).type)) for n in names])
+            count = _write_parquet(tmp, schema, batches)
+        os.replace(tmp, out)
+    finally:
+        batches.close()
+        tmp.unlink(missing_ok=True)
+    return count

@@ -1,0 +1,92 @@
+"""`dreamcrawl catalog export`: CSV and Parquet, streamed, same rows as `list --json`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.cli import main
+from storage.db import Catalog
+from storage.queries import KINDS, Query, iter_rows
+from tests.catalog_data import build
+
+
+def listed(capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict]:
+    capsys.readouterr()
+    assert main(["catalog", "list", "--limit", "0", "--json", *filters]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_csv_and_parquet_hold_what_list_shows(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    build(catalog)
+    expected = listed(capsys, "--keyword", "cat")
+    assert len(expected) == 2
+    out_csv, out_pq = tmp_path / "out" / "cat.csv", tmp_path / "cat.parquet"
+    for out in (out_csv, out_pq):
+        assert main(["catalog", "export", str(out), "--keyword", "cat", "--batch-size", "1"]) == 0
+        assert f"wrote 2 stylizations to {out}" in capsys.readouterr().err
+
+    with open(out_csv, newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert [r["stylization_id"] for r in got] == [str(r["stylization_id"]) for r in expected]
+    assert list(got[0]) == list(KINDS["stylizations"].view.column_names)
+    for row, want in zip(got, expected, strict=True):
+        for key, value in want.items():
+            assert row[key] == ("" if value is None else str(value)), key
+
+    table = pq.read_table(out_pq)
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("octaves").type == pa.int64()
+    assert table.schema.field("total_seconds").type == pa.float64()
+    records = table.to_pylist()
+    assert [r["stylization_id"] for r in records] == [r["stylization_id"] for r in expected]
+    for row, want in zip(records, expected, strict=True):
+        assert row["created_at"].isoformat() == want["created_at"]
+        assert row["layers"] == want["layers"] and row["total_seconds"] == want["total_seconds"]
+
+
+def test_export_columns_kinds_and_empty_result(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    build(catalog)
+    out = tmp_path / "runs.parquet"
+    argv = ["catalog", "export", str(out), "--kind", "runs", "--columns", "crawl_run_id,keywords"]
+    assert main(argv) == 0
+    assert pq.read_table(out).to_pylist() == [
+        {"crawl_run_id": 3, "keywords": "rocket"},
+        {"crawl_run_id": 2, "keywords": "coffee,cat"},
+        {"crawl_run_id": 1, "keywords": "cat,space"},
+    ]
+    empty = tmp_path / "none.parquet"
+    assert main(["catalog", "export", str(empty), "--keyword", "no-such-keyword"]) == 0
+    table = pq.read_table(empty)
+    assert table.num_rows == 0 and "stylization_id" in table.schema.names
+
+
+def test_rows_arrive_in_batches(catalog: Catalog) -> None:
+    build(catalog)
+    with catalog.engine.connect() as conn:
+        batches = list(iter_rows(conn, Query(KINDS["images"]), batch_size=3))
+    assert [len(b) for b in batches] == [3, 1]
+
+
+def test_failed_export_leaves_no_file(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    build(catalog)
+    out = tmp_path / "exports" / "bad.csv"
+    assert main(["catalog", "export", str(out), "--columns", "nope"]) == 2
+    assert "unknown column 'nope'" in capsys.readouterr().err
+    assert not out.parent.exists()
+    # A successful export leaves its file and no temporary file beside it.
+    out.parent.mkdir()
+    assert main(["catalog", "export", str(out), "--sort", "octave_timings", "--batch-size",
+                 "1", "--columns", "stylization_id"]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bad.csv"]
