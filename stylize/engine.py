@@ -55,9 +55,21 @@ class DreamResult:
     octave_shapes: list[tuple[int, int]] = field(default_factory=list)
 
 
+def seen_size(n: int) -> int:
+    """The smallest size ≥ ``n`` of which InceptionV3 uses every pixel.
+
+    Its stem and reduction blocks are stride-2 'valid' convolutions and pools: a side of
+    ``n`` px feeds every pixel to the network only when ``n ≡ 11 (mod 32)`` (299 is
+    one); otherwise the last rows/columns get no gradient at all — a seam at every tile
+    border. Tiles are therefore sized this way (the image is padded by reflection).
+    """
+    return n + (11 - n) % 32
+
+
 @dataclass(frozen=True)
 class TileGrid:
-    """``ny × nx`` equal tiles of ``th × tw`` px covering an ``h × w`` image."""
+    """``ny × nx`` equal tiles of ``th × tw`` px covering an ``h × w`` image (see
+    :func:`seen_size`: a tile is up to 31 px larger than ``tile`` / the image)."""
 
     h: int
     w: int
@@ -69,7 +81,7 @@ class TileGrid:
     @classmethod
     def for_image(cls, h: int, w: int, tile: int) -> TileGrid:
         ny, nx = math.ceil(h / tile), math.ceil(w / tile)
-        return cls(h, w, ny, nx, math.ceil(h / ny), math.ceil(w / nx))
+        return cls(h, w, ny, nx, seen_size(math.ceil(h / ny)), seen_size(math.ceil(w / nx)))
 
     def split(self, image: np.ndarray) -> np.ndarray:
         """``(ny*nx, th, tw, c)`` tiles; the bottom/right edge is padded by reflection."""
