@@ -59,10 +59,10 @@ def output_format(path: str | os.PathLike) -> str:
 def check_writable(path: str | os.PathLike) -> None:
     """Fail early (before a long dream) when ``path`` cannot be written."""
     path = Path(path)
-    output_format(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"cannot write '{path}': it is a folder")
+    output_format(path)
+    folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"cannot write '{path}': folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
