@@ -223,6 +223,7 @@ def _settle(
     catalog: Any, run_id: int, returncode: int, stderr: str, stopped: str | None
 ) -> CrawlResult:
     """Make the run row tell the truth about how the crawler process ended."""
+    counts = run_counts(catalog, run_id)  # before the write transaction: SQLite has one
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
@@ -234,7 +235,7 @@ def _settle(
                 run.status = CrawlStatus.FAILED
                 run.error = stderr.strip()[-STDERR_TAIL:] or f"crawler exited with {returncode}"
             run.finished_at = utcnow()
-            run.counts = {**run_counts(catalog, run_id), "process": run.counts.get("process")}
+            run.counts = {**counts, "process": run.counts.get("process")}
         return CrawlResult(run_id, run.status, dict(run.counts), run.error)
 
 
@@ -301,12 +302,12 @@ def import_paths(
         raise
     finally:
         writer.close()
+        counts = run_counts(catalog, run_id)
         with catalog.session() as session:
             run = session.get(CrawlRun, run_id)
             assert run is not None
             run.status, run.error, run.finished_at = status, error, utcnow()
-            run.counts = run_counts(catalog, run_id)
-            counts = dict(run.counts)
+            run.counts = counts
     return CrawlResult(run_id, status, counts, error)
 
 

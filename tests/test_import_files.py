@@ -1,0 +1,82 @@
+"""`dreamcrawl import`: the user's own files through the crawler's validation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from crawler import import_paths
+from pipeline.cli import main
+from pipeline.config import Settings
+from storage.db import open_catalog
+from storage.integrity import check
+from storage.models import CrawlRun, Rejection, Sighting
+from tests.site_fixture import encode, jpeg, photo
+
+DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))
+
+
+def make_tree(root: Path) -> dict[str, Path]:
+    files = {
+        "a": root / "cats" / "tabby.jpg",
+        "b": root / "cats" / "launch.png",
+        "copy": root / "cats" / "nested" / "tabby-again.jpg",
+        "notes": root / "notes.txt",
+        "tiny": root / "tiny.png",
+        "hidden": root / ".thumbs" / "x.jpg",
+    }
+    for path in files.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    files["a"].write_bytes(jpeg("chelsea", 200))
+    files["copy"].write_bytes(files["a"].read_bytes())
+    files["b"].write_bytes(encode(photo("rocket", 180), "PNG"))
+    files["notes"].write_text("not an image")
+    files["tiny"].write_bytes(encode(Image.new("RGB", (10, 10)), "PNG"))
+    files["hidden"].write_bytes(jpeg("coffee"))
+    return files
+
+
+def test_import_walks_folders_and_explains_every_file(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = make_tree(tmp_path / "photos")
+    assert main(["import", str(tmp_path / "photos"), "--keyword", "cat", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "finished"
+    assert (result["new_images"], result["duplicates"]) == (2, 1)
+    assert result["rejected"] == {"not-image": 1, "too-small": 1}
+    catalog = open_catalog(Settings.from_env())
+    with catalog.session() as session:
+        run = session.get(CrawlRun, result["run_id"])
+        sightings = {s.url: s for s in session.scalars(select(Sighting))}
+        rejections = {r.url: r.reason for r in session.scalars(select(Rejection))}
+    assert (run.kind, run.sources, run.keywords) == ("import", ["file"], ["cat"])
+    assert files["hidden"].as_uri() not in sightings | rejections
+    assert set(sightings) == {files[k].as_uri() for k in ("a", "b", "copy")}
+    assert sightings[files["copy"].as_uri()].duplicate
+    assert sightings[files["a"].as_uri()].source == "file"
+    assert {"keyword": "cat", "where": "folder", "text": "photos cats"} in sightings[
+        files["b"].as_uri()
+    ].matches
+    assert rejections == {files["notes"].as_uri(): "not-image", files["tiny"].as_uri(): "too-small"}
+    assert check(catalog) == []
+
+
+def test_near_duplicates_can_be_skipped(settings: Settings, tmp_path: Path) -> None:
+    original, close = tmp_path / "cat.jpg", tmp_path / "cat-small.jpg"
+    original.write_bytes(jpeg("chelsea", 240))
+    close.write_bytes(encode(photo("chelsea", 230), quality=55))
+    first = import_paths([original], ["cat"])
+    second = import_paths([close], ["cat"], near_duplicates="skip")
+    kept = import_paths([close], ["cat"])  # the default keeps it, flagged
+    assert first.counts["new_images"] == 1
+    assert second.counts["rejected"] == {"near-duplicate": 1}
+    assert second.counts["new_images"] == 0
+    assert (kept.counts["new_images"], kept.counts["near_duplicates"]) == (1, 1)
+    catalog = open_catalog(settings)
+    assert len(list(catalog.blobs.iter_keys())) == 2 and check(catalog) == []
