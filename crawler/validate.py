@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,14 @@ def inspect_image(source: bytes | Path, limits: Limits) -> ImageFacts:
         raise Rejected(reasons.NOT_IMAGE, "empty body")
     try:
         return _inspect(data, limits)
+    except Rejected:
+        raise
     except Image.DecompressionBombError as exc:  # Pillow's own limit, a backstop to ours
         raise Rejected(reasons.BOMB, str(exc)) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        # Damaged files fail in many places of Pillow's decoders, not only in load().
+        reason = reasons.TRUNCATED if "truncated" in str(exc) else reasons.CORRUPT
+        raise Rejected(reason, f"cannot decode: {type(exc).__name__}: {exc}") from exc
 
 
 def _inspect(data: bytes, limits: Limits) -> ImageFacts:
@@ -107,10 +114,7 @@ def _decode_and_hash(image: Image.Image) -> str:
     if image.format == "JPEG":
         # DCT scaling: libjpeg still reads the whole stream, but skips most of the IDCT.
         image.draft("L", (HASH_SIZE * 8, HASH_SIZE * 8))
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise Rejected(reasons.TRUNCATED, f"cannot decode: {exc}") from exc
+    image.load()
     return str(imagehash.phash(_grey(image), hash_size=HASH_SIZE))
 
 
