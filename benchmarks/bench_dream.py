@@ -1,0 +1,338 @@
+"""DeepDream engine vs a baseline written the TF-tutorial way, in one process.
+
+(a) One 1024 px photo through the ``classic`` preset: pixels computed per second by our
+    engine and by the baseline, their ratio, and the FLOP/s our engine achieves (FLOPs
+    of the conv layers of each executed step, forward + backward to the input) as a
+    fraction of a 4096² float32 matmul measured in the same process.
+(b) 20 photos of mixed sizes (300–1600 px) through the same preset: images per minute,
+    each side counting its model build and every tf.function trace.
+
+The baseline is the reference recipe: Keras' InceptionV3 with its batch-norm layers, a
+plain ``@tf.function`` computing one tile's gradient, a Python loop over tiles of 512
+(covering every tile: the last one is shifted back inside the image, where the tutorial
+would skip it), random rolls; same octaves, steps, step size and objective as ours.
+
+Timings are bimodal between processes, so by default the measurements run in several
+fresh processes and the medians are printed. ``--small`` is a quick run for CI.
+
+    python benchmarks/bench_dream.py                 # full run (~25 min on 2 cores)
+    python benchmarks/bench_dream.py --small --processes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def photos(sizes: list[int]) -> list:
+    """Real photos (scikit-image samples), resized so their longer side is each size."""
+    from PIL import Image
+    from skimage import data
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry"]
+    images = []
+    for index, size in enumerate(sizes):
+        pixels = getattr(data, names[index % len(names)])()
+        image = Image.fromarray(np.asarray(pixels)).convert("RGB")
+        scale = size / max(image.size)
+        shape = (round(image.width * scale), round(image.height * scale))
+        images.append(image.resize(shape, Image.Resampling.LANCZOS))
+    return images
+
+
+class TutorialBaseline:
+    """The TF tutorial's recipe, with every tile covered; same parameters as ours."""
+
+    def __init__(self, weights_path: Path, config) -> None:
+        import keras
+        import tensorflow as tf
+
+        started = time.perf_counter()
+        base = keras.applications.InceptionV3(weights=None, include_top=False)
+        base.load_weights(weights_path)
+        names = [name for name, _ in config.layers]
+        model = keras.Model(base.input, [base.get_layer(n).output for n in names])
+        weights = [w for _, w in config.layers]
+        square = config.reduction == "mean_square"
+
+        @tf.function
+        def tile_gradient(tile):
+            with tf.GradientTape() as tape:
+                tape.watch(tile)
+                outputs = model(tile[None], training=False)
+                outputs = outputs if isinstance(outputs, list) else [outputs]
+                loss = 0.0
+                for weight, act in zip(weights, outputs, strict=True):
+                    loss += weight * tf.reduce_mean(tf.square(act) if square else act)
+            return tape.gradient(loss, tile)
+
+        self.tile_gradient = tile_gradient
+        self.config = config
+        self.build_seconds = time.perf_counter() - started
+
+    def traces(self) -> int:
+        return self.tile_gradient.experimental_get_tracing_count()
+
+    @staticmethod
+    def starts(size: int, tile: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        return [*range(0, size - tile, tile), size - tile]
+
+    def step(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import tensorflow as tf
+
+        tile, (h, w) = self.config.tile, image.shape[:2]
+        shift = [int(v) for v in rng.integers(-tile, tile, size=2)]
+        rolled = tf.roll(tf.constant(image), shift, axis=[0, 1])
+        grads = np.zeros_like(image)
+        for y in self.starts(h, tile):
+            for x in self.starts(w, tile):
+                patch = rolled[y : y + tile, x : x + tile]
+                grads[y : y + tile, x : x + tile] = self.tile_gradient(patch).numpy()
+        grads = np.roll(grads, [-s for s in shift], axis=(0, 1))
+        grads /= max(float(np.abs(grads).mean()), 1e-8)
+        return np.clip(image + self.config.step_size * grads, -1, 1)
+
+    def warm(self, image) -> None:
+        """Trace the tile function for every tile shape a dream of ``image`` uses."""
+        import tensorflow as tf
+
+        from stylize.engine import octave_shapes
+
+        cfg = self.config
+        for h, w in octave_shapes(image.height, image.width, cfg.octaves, cfg.octave_scale, True):
+            self.tile_gradient(tf.zeros((min(h, cfg.tile), min(w, cfg.tile), 3)))
+
+    def dream(self, image) -> np.ndarray:
+        from stylize.engine import octave_shapes, resize
+        from stylize.image_io import to_array
+
+        cfg = self.config
+        base = to_array(image)[0]
+        shapes = octave_shapes(*base.shape[:2], cfg.octaves, cfg.octave_scale, clamp=True)
+        rng = np.random.default_rng(cfg.seed)
+        dreamed = resize(base, shapes[0])
+        for index, shape in enumerate(shapes):
+            if index:
+                lost = resize(base, shape) - resize(resize(base, shapes[index - 1]), shape)
+                dreamed = resize(dreamed, shape) + lost
+            for _ in range(cfg.steps):
+                dreamed = self.step(dreamed, rng)
+        return dreamed
+
+
+def matmul_peak() -> float:
+    """FLOP/s of a 4096² float32 matmul (best of several timed runs)."""
+    import tensorflow as tf
+
+    n = 4096
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    b = tf.random.stateless_normal((n, n), seed=(3, 4))
+    matmul = tf.function(lambda x, y: tf.matmul(x, y))
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def conv_flops(engine, config, batch: int, th: int, tw: int) -> float:
+    """FLOPs of the Conv2D and Conv2DBackpropInput ops of one gradient call."""
+    import tensorflow as tf
+
+    gradient, _ = engine._functions_for(config)
+    spec = tf.TensorSpec([batch, th, tw, 3], tf.float32)
+    graph = tf.function(gradient.python_function).get_concrete_function(spec).graph
+    total = 0.0
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            out = op.outputs[0].shape
+            kh, kw, cin, _ = op.inputs[1].shape
+            total += 2.0 * out.num_elements() * kh * kw * cin
+        elif op.type == "Conv2DBackpropInput":
+            grad_out = op.inputs[2].shape
+            kh, kw, cin, _ = op.inputs[1].shape
+            total += 2.0 * grad_out.num_elements() * kh * kw * cin
+    return total
+
+
+def dream_flops(engine, config, image) -> float:
+    """FLOPs executed by our engine's gradient steps for one dream of ``image``."""
+    from stylize.engine import TileGrid, octave_shapes
+
+    total = 0.0
+    cache: dict[tuple, float] = {}
+    for h, w in octave_shapes(image.height, image.width, config.octaves, config.octave_scale, True):
+        grid = TileGrid.for_image(h, w, config.tile)
+        per_batch = max(1, engine.max_batch_pixels // (grid.th * grid.tw))
+        count = grid.ny * grid.nx
+        for start in range(0, count, per_batch):
+            n = min(per_batch, count - start)
+            key = (n, grid.th, grid.tw)
+            if key not in cache:
+                cache[key] = conv_flops(engine, config, *key)
+            total += cache[key] * config.steps
+    return total
+
+
+def dream_pixels(config, image) -> int:
+    from stylize.engine import octave_shapes
+
+    shapes = octave_shapes(image.height, image.width, config.octaves, config.octave_scale, True)
+    return sum(h * w for h, w in shapes) * config.steps
+
+
+def worker(small: bool) -> dict:
+    """One process: build both sides, run (a) and (b), return the figures."""
+    from stylize.config import get_preset
+    from stylize.engine import Engine
+    from stylize.weights import load_weights, resolve_weights
+
+    config = get_preset("classic")
+    size_a = 1024
+    sizes_b = [300 + round(i * 1300 / 19) for i in range(20)]
+    if small:
+        config = dataclasses.replace(config, steps=2, octaves=2)
+        size_a, sizes_b = 384, [300, 420, 360]
+    rng = np.random.default_rng(0)
+    sizes_b = [int(s) for s in rng.permutation(sizes_b)]
+    source, path = resolve_weights()
+    peak = matmul_peak()
+
+    started = time.perf_counter()
+    engine = Engine(load_weights(source, path))
+    ours_build = time.perf_counter() - started
+    baseline = TutorialBaseline(path, config)
+
+    (photo_a,) = photos([size_a])
+    pixels_a = dream_pixels(config, photo_a)
+    # (a) measures throughput: both sides traced beforehand for every shape they will see.
+    engine.dream(photo_a, dataclasses.replace(config, steps=1, octaves=1))
+    baseline.warm(photo_a)
+    results: dict = {"device": engine.device, "small": small}
+    peaks = [peak]
+    started = time.perf_counter()
+    engine.dream(photo_a, config)
+    ours_a = time.perf_counter() - started
+    peaks.append(matmul_peak())
+    started = time.perf_counter()
+    baseline.dream(photo_a)
+    base_a = time.perf_counter() - started
+    peaks.append(matmul_peak())
+    # The machine may be shared: the matmul is measured around the runs, median taken.
+    peak = results["peak_flops"] = statistics.median(peaks)
+    flops_a = dream_flops(engine, config, photo_a)
+    results["a"] = {
+        "pixels": pixels_a,
+        "ours_s": ours_a,
+        "baseline_s": base_a,
+        "ours_px_per_s": pixels_a / ours_a,
+        "baseline_px_per_s": pixels_a / base_a,
+        "ratio": base_a / ours_a,
+        "ours_flops": flops_a / ours_a,
+        "ours_flop_fraction": flops_a / ours_a / peak,
+    }
+
+    # (b): fresh sides, so that model builds and every trace are counted.
+    batch = photos(sizes_b)
+    started = time.perf_counter()
+    engine_b = Engine(load_weights(source, path))
+    for image in batch:
+        engine_b.dream(image, config)
+    ours_b = time.perf_counter() - started
+    started = time.perf_counter()
+    baseline_b = TutorialBaseline(path, config)
+    for image in batch:
+        baseline_b.dream(image)
+    base_b = time.perf_counter() - started
+    results["b"] = {
+        "images": len(batch),
+        "sizes": sizes_b,
+        "ours_s": ours_b,
+        "baseline_s": base_b,
+        "ours_images_per_min": 60 * len(batch) / ours_b,
+        "baseline_images_per_min": 60 * len(batch) / base_b,
+        "ratio": base_b / ours_b,
+        "ours_traces": engine_b.trace_count(),
+        "baseline_traces": baseline_b.traces(),
+        "ours_build_s": ours_build,
+        "baseline_build_s": baseline.build_seconds,
+    }
+    return results
+
+
+def report(runs: list[dict]) -> None:
+    def med(part: str, key: str) -> float:
+        return statistics.median(run[part][key] for run in runs)
+
+    def each(part: str, key: str, scale: float = 1.0, unit: str = "") -> str:
+        return ", ".join(f"{scale * run[part][key]:.2f}{unit}" for run in runs)
+
+    first = runs[0]
+    peak = statistics.median(run["peak_flops"] for run in runs)
+    lines = [
+        f"processes: {len(runs)}, device: {first['device']}, small: {first['small']}",
+        f"4096² float32 matmul: {peak / 1e9:.0f} GFLOP/s (median)",
+        "(a) one photo, classic preset:",
+        f"    ours     {med('a', 'ours_px_per_s') / 1e6:.3f} Mpx/s ({med('a', 'ours_s'):.1f} s)",
+        f"    baseline {med('a', 'baseline_px_per_s') / 1e6:.3f} Mpx/s "
+        f"({med('a', 'baseline_s'):.1f} s)",
+        f"    ratio    {med('a', 'ratio'):.2f}× (per process: {each('a', 'ratio')})",
+        f"    ours     {med('a', 'ours_flops') / 1e9:.0f} GFLOP/s = "
+        f"{100 * med('a', 'ours_flop_fraction'):.0f}% of the matmul "
+        f"(per process: {each('a', 'ours_flop_fraction', 100, '%')})",
+        f"(b) {first['b']['images']} photos of {min(first['b']['sizes'])}–"
+        f"{max(first['b']['sizes'])} px, classic preset, model builds and traces included:",
+        f"    ours     {med('b', 'ours_images_per_min'):.2f} images/min "
+        f"({med('b', 'ours_s'):.0f} s, {first['b']['ours_traces']} traces)",
+        f"    baseline {med('b', 'baseline_images_per_min'):.2f} images/min "
+        f"({med('b', 'baseline_s'):.0f} s, {first['b']['baseline_traces']} traces)",
+        f"    ratio    {med('b', 'ratio'):.2f}× (per process: {each('b', 'ratio')})",
+    ]
+    print("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="tiny sizes and steps (CI)")
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes to run")
+    parser.add_argument("--json", type=Path, help="also write every process's figures here")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.small)))
+        return 0
+    runs = []
+    for index in range(args.processes):
+        command = [sys.executable, __file__, "--worker"] + (["--small"] if args.small else [])
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr[-3000:])
+            return 1
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"process {index + 1}/{args.processes} done", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1))
+    report(runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
