@@ -34,7 +34,7 @@ class ImageFacts:
         return self.sha256
 
 
-def _insert(session: Session, table: Any) -> Any:
+def dialect_insert(session: Session, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -59,7 +59,7 @@ def upsert_image(
     }
     table = Image.__table__
     stmt = (
-        _insert(session, table)
+        dialect_insert(session, table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(table.c.id)

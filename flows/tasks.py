@@ -1,0 +1,130 @@
+"""Prefect tasks: each does one thing and receives plain values (ids, paths, settings).
+
+Business logic lives in :mod:`pipeline.stylizing` and :mod:`crawler`; these wrappers add
+what Prefect is for: retries where a retry can help, caching, concurrency slots, logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.context import TaskRunContext
+from prefect.runtime import flow_run
+
+from pipeline.config import Settings
+from pipeline.stylizing import DreamJob, DreamOverrides, plan_jobs, run_job
+from storage import jobs as job_queue
+from storage.db import open_catalog
+from storage.models import Stylization, StylizationStatus
+
+
+def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    # Content (image, parameters, weights) plus the catalog it is recorded in: a dream
+    # cached for another data folder or database has no output blob here.
+    job: DreamJob = parameters["job"]
+    settings: Settings = parameters["settings"]
+    catalog = hashlib.sha256(f"{settings.home}|{settings.db_url}".encode()).hexdigest()[:16]
+    return f"{job.cache_key}-{catalog}"
+
+
+@task(name="crawl", retries=1, retry_delay_seconds=2)
+def crawl_task(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """Run one crawl in its own process; a retry resumes the same crawl run."""
+    import crawler
+
+    logger = get_run_logger()
+    started = time.perf_counter()
+    result = crawler.run_crawl(settings=settings, flow_run_id=current_flow_run_id(), **request)
+    logger.info("crawl run #%s: %s", result["crawl_run_id"], result["counts"])
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+@task(name="plan-dreams")
+def plan_task(
+    settings: Settings,
+    presets: list[str],
+    overrides: DreamOverrides,
+    image_ids: list[int] | None,
+    limit: int | None,
+    weights: str | None,
+) -> list[DreamJob]:
+    """Create the catalog rows for owed dreams; return the jobs still to compute."""
+    owed = plan_jobs(
+        settings, presets, overrides=overrides, image_ids=image_ids, limit=limit, weights=weights
+    )
+    get_run_logger().info("%d dream(s) owed for presets %s", len(owed), ", ".join(presets))
+    return owed
+
+
+@task(
+    name="dream",
+    cache_key_fn=_dream_cache_key,
+    persist_result=True,
+    task_run_name="dream-{job.preset}-{job.stylization_id}",
+)
+def dream_task(
+    settings: Settings,
+    job: DreamJob,
+    weights: str | None,
+    slot: str | None,
+    flow_run_id: str | None,
+) -> dict[str, Any]:
+    """Dream one image (model loaded once per worker process) and record its lineage."""
+    from prefect.concurrency.sync import concurrency
+
+    guard = concurrency(slot, occupy=1, strict=True) if slot else contextlib.nullcontext()
+    with guard:
+        outcome = run_job(settings, job, weights=weights, flow_run_id=flow_run_id)
+    outcome["pid"] = os.getpid()
+    if outcome["status"] == "failed":
+        # Recorded on the row already; failing the task keeps it out of Prefect's cache.
+        raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome['error']}")
+    return outcome
+
+
+@task(name="record-cached-dreams")
+def reconcile_task(settings: Settings, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Record dreams that came from Prefect's cache instead of being recomputed.
+
+    A cached outcome whose output blob is gone from the store is marked ``stale``: the
+    flow computes it again with the cache refreshed.
+    """
+    catalog = open_catalog(settings)
+    updated = []
+    with catalog.session() as session:
+        for outcome in outcomes:
+            outcome = dict(outcome)
+            updated.append(outcome)
+            if outcome.get("status") != "done":
+                continue
+            row = session.get(Stylization, outcome["id"])
+            if row is None or row.status == StylizationStatus.DONE:
+                continue
+            if not outcome.get("output") or not catalog.blobs.exists(outcome["output"]):
+                outcome["status"] = "stale"
+                continue
+            job_queue.complete(
+                session,
+                row.id,
+                output_key=outcome["output"],
+                device=outcome.get("device") or "unknown",
+                octave_timings=outcome.get("octave_timings") or [],
+                objective_values={
+                    "before": outcome.get("objective_before"),
+                    "after": outcome.get("objective_after"),
+                },
+            )
+            outcome["status"] = "cached"
+    return updated
+
+
+def current_flow_run_id() -> str | None:
+    """The id of the flow run this code runs in (None outside a flow)."""
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None

@@ -1,0 +1,214 @@
+"""Dreaming catalog images: the work behind ``dreamcrawl stylize`` and the Prefect flows.
+
+It turns a request (presets or explicit parameters) into :class:`DreamJob` values, one
+per image still owed a dream, and computes one job: claim the row, read the original
+blob, dream it, store the output blob, record the lineage. Jobs carry ids and plain
+values only, so any Prefect task runner (threads, Dask workers) can ship them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from pipeline import __version__
+from pipeline.config import Settings
+from pipeline.errors import UserError
+from pipeline.log import get_logger
+from storage import jobs
+from storage.db import open_catalog
+from storage.models import Image, Stylization
+
+log = get_logger("stylizing")
+
+CODE_VERSION = __version__
+
+
+@dataclass(frozen=True)
+class DreamOverrides:
+    """Explicit parameters that replace a preset's values (None keeps the preset's)."""
+
+    layers: str | None = None
+    channel: str | None = None
+    octaves: int | None = None
+    octave_scale: float | None = None
+    steps: int | None = None
+    step_size: float | None = None
+    tile: int | None = None
+    seed: int | None = None
+
+
+def build_config(preset: str, overrides: DreamOverrides | None = None) -> Any:
+    """The validated DreamConfig for ``preset`` with ``overrides`` applied."""
+    from stylize import get_preset, parse_channel, parse_layers
+
+    config = get_preset(preset)
+    if overrides is None:
+        return config.validate()
+    changes: dict[str, Any] = {}
+    if overrides.layers:
+        changes["layers"] = parse_layers(overrides.layers)
+        changes["channel"] = None
+    if overrides.channel:
+        layer, channel = parse_channel(overrides.channel)
+        changes["layers"] = ((layer, 1.0),)
+        changes["channel"] = channel
+    for name in ("octaves", "octave_scale", "steps", "step_size", "tile", "seed"):
+        value = getattr(overrides, name)
+        if value is not None:
+            changes[name] = value
+    return dataclasses.replace(config, **changes).validate()
+
+
+@dataclass(frozen=True)
+class DreamJob:
+    """One owed dream: the catalog row to fill and everything needed to compute it."""
+
+    stylization_id: int
+    image_sha256: str
+    preset: str
+    config: Any  # stylize.DreamConfig (a frozen dataclass: picklable for Dask)
+    params_hash: str
+    weights_sha256: str
+
+    @property
+    def cache_key(self) -> str:
+        """Same image, parameters and weights: same dream (Prefect's cache key)."""
+        return f"dream-{self.image_sha256}-{self.params_hash}-{self.weights_sha256}"
+
+
+def weights_identity(weights: str | None = None) -> Any:
+    """The WeightsInfo of the weights a dream would use (loads the engine once)."""
+    from stylize import load_engine
+
+    return load_engine(weights).weights_info
+
+
+def plan_jobs(
+    settings: Settings,
+    presets: Sequence[str],
+    *,
+    overrides: DreamOverrides | None = None,
+    image_ids: Sequence[int] | None = None,
+    limit: int | None = None,
+    weights: str | None = None,
+) -> list[DreamJob]:
+    """Rows for every (image, preset) not yet dreamed; the jobs still owed work."""
+    if not presets:
+        raise UserError("no preset given; e.g. --preset fast")
+    configs = {name: build_config(name, overrides) for name in presets}
+    info = weights_identity(weights)
+    catalog = open_catalog(settings)
+    owed: list[DreamJob] = []
+    for name, config in configs.items():
+        request = jobs.DreamRequest(
+            preset=name,
+            params_json=config.canonical_json(),
+            params_hash=config.param_hash(),
+            weights_id=info.id,
+            weights_sha256=info.sha256,
+            code_version=CODE_VERSION,
+            seed=config.seed,
+        )
+        remaining = None if limit is None else limit - len(owed)
+        if remaining is not None and remaining <= 0:
+            break
+        with catalog.session() as session:
+            ids = jobs.plan(session, request, image_ids=image_ids, limit=remaining)
+            shas = dict(
+                session.execute(
+                    select(Stylization.id, Image.sha256)
+                    .join(Image, Stylization.image_id == Image.id)
+                    .where(Stylization.id.in_(ids))
+                ).all()
+            )
+        owed.extend(
+            DreamJob(
+                stylization_id=sid,
+                image_sha256=shas[sid],
+                preset=name,
+                config=config,
+                params_hash=request.params_hash,
+                weights_sha256=request.weights_sha256,
+            )
+            for sid in ids
+        )
+    return owed
+
+
+def encode_output(image: Any) -> bytes:
+    """PNG when the image has alpha (kept), else high-quality JPEG."""
+    buf = io.BytesIO()
+    if image.mode in ("RGBA", "LA"):
+        image.save(buf, format="PNG", optimize=False)
+    else:
+        image.convert("RGB").save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def run_job(
+    settings: Settings,
+    job: DreamJob,
+    *,
+    weights: str | None = None,
+    flow_run_id: str | None = None,
+    lease: timedelta = jobs.DEFAULT_LEASE,
+) -> dict[str, Any]:
+    """Compute one dream and record it; returns an outcome row for reports.
+
+    The outcome's ``status`` is ``done``, ``skipped`` (another worker has it or it was
+    finished meanwhile) or ``failed`` (recorded on the row with its error, retried by a
+    later run until it runs out of attempts).
+    """
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    from stylize import load_engine
+
+    catalog = open_catalog(settings)
+    with catalog.session() as session:
+        if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
+            return {"id": job.stylization_id, "preset": job.preset, "status": "skipped"}
+    try:
+        engine = load_engine(weights)
+        with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
+            picture = ImageOps.exif_transpose(opened)
+            picture.load()
+        result = engine.dream(picture, job.config)
+        output_key = catalog.blobs.put_bytes(encode_output(result.image))
+    except Exception as exc:  # recorded on the row, so nothing is lost silently
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        with catalog.session() as session:
+            jobs.fail(session, job.stylization_id, error)
+        log.warning("dream #%s failed: %s", job.stylization_id, error)
+        return {"id": job.stylization_id, "preset": job.preset, "status": "failed", "error": error}
+    with catalog.session() as session:
+        jobs.complete(
+            session,
+            job.stylization_id,
+            output_key=output_key,
+            device=result.device,
+            octave_timings=[round(t, 4) for t in result.octave_timings],
+            objective_values={
+                "before": result.objective_before,
+                "after": result.objective_after,
+                "octave_shapes": [list(s) for s in result.octave_shapes],
+            },
+        )
+    return {
+        "id": job.stylization_id,
+        "preset": job.preset,
+        "status": "done",
+        "seconds": round(sum(result.octave_timings), 3),
+        "octave_timings": [round(t, 4) for t in result.octave_timings],
+        "device": result.device,
+        "output": output_key,
+        "objective_before": result.objective_before,
+        "objective_after": result.objective_after,
+    }

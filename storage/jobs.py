@@ -1,0 +1,174 @@
+"""The stylization queue: which dreams are owed, who is computing them, what happened.
+
+A dream is a ``stylizations`` row keyed by (image, parameter hash, weights sha256).
+Planning inserts ``pending`` rows for images that lack one (``ON CONFLICT DO NOTHING``,
+so concurrent planners agree); a worker then *claims* a row with an atomic conditional
+UPDATE that also sets a lease. A worker that dies leaves its row ``running`` with a
+lease that expires, after which any worker may claim it again. Failed rows are retried
+until ``max_attempts``. So a re-run of the same request computes nothing already done,
+and a crashed run's leftovers are picked up by the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Image, ImageStatus, Stylization, StylizationStatus, utcnow
+from storage.records import dialect_insert
+
+DEFAULT_LEASE = timedelta(minutes=30)
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class DreamRequest:
+    """One parameter set and one weights file to apply to catalog images."""
+
+    preset: str | None
+    params_json: str
+    params_hash: str
+    weights_id: str
+    weights_sha256: str
+    code_version: str
+    seed: int | None
+
+
+def _claimable(now: datetime, max_attempts: int) -> Any:
+    return or_(
+        Stylization.status == StylizationStatus.PENDING,
+        and_(Stylization.status == StylizationStatus.FAILED, Stylization.attempts < max_attempts),
+        and_(Stylization.status == StylizationStatus.RUNNING, Stylization.lease_expires_at < now),
+    )
+
+
+def plan(
+    session: Session,
+    request: DreamRequest,
+    *,
+    image_ids: Sequence[int] | None = None,
+    limit: int | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> list[int]:
+    """Ensure a row exists for each image; return the ids of rows that still need work.
+
+    Images already dreamed with this request (``done``) are skipped: that is what
+    makes re-runs free. ``limit`` caps how many rows are returned.
+    """
+    images = select(Image.id).where(Image.status == ImageStatus.OK).order_by(Image.id)
+    if image_ids is not None:
+        images = images.where(Image.id.in_(list(image_ids)))
+    existing = select(Stylization.image_id).where(
+        Stylization.params_hash == request.params_hash,
+        Stylization.weights_sha256 == request.weights_sha256,
+    )
+    missing = [row for row in session.scalars(images.where(Image.id.not_in(existing)))]
+    if missing:
+        rows = [
+            {
+                "image_id": image_id,
+                "preset": request.preset,
+                "params_json": request.params_json,
+                "params_hash": request.params_hash,
+                "weights_id": request.weights_id,
+                "weights_sha256": request.weights_sha256,
+                "code_version": request.code_version,
+                "seed": request.seed,
+                "status": StylizationStatus.PENDING,
+                "attempts": 0,
+                "octave_timings": [],
+                "objective_values": {},
+                "created_at": utcnow(),
+            }
+            for image_id in missing
+        ]
+        stmt = dialect_insert(session, Stylization.__table__).on_conflict_do_nothing(
+            index_elements=["image_id", "params_hash", "weights_sha256"]
+        )
+        session.execute(stmt, rows)
+    todo = (
+        select(Stylization.id)
+        .where(
+            Stylization.params_hash == request.params_hash,
+            Stylization.weights_sha256 == request.weights_sha256,
+            _claimable(utcnow(), max_attempts),
+        )
+        .order_by(Stylization.id)
+    )
+    if image_ids is not None:
+        todo = todo.where(Stylization.image_id.in_(list(image_ids)))
+    if limit is not None:
+        todo = todo.limit(limit)
+    return list(session.scalars(todo))
+
+
+def claim(
+    session: Session,
+    stylization_id: int,
+    *,
+    lease: timedelta = DEFAULT_LEASE,
+    flow_run_id: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> bool:
+    """Take the row for this worker; False if another worker has it or it is done."""
+    now = utcnow()
+    result = session.execute(
+        update(Stylization)
+        .where(Stylization.id == stylization_id, _claimable(now, max_attempts))
+        .values(
+            status=StylizationStatus.RUNNING,
+            lease_expires_at=now + lease,
+            started_at=now,
+            attempts=Stylization.attempts + 1,
+            prefect_flow_run_id=flow_run_id,
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def complete(
+    session: Session,
+    stylization_id: int,
+    *,
+    output_key: str,
+    device: str,
+    octave_timings: list[float],
+    objective_values: dict[str, Any],
+) -> None:
+    """Record a finished dream and its output blob."""
+    session.execute(
+        update(Stylization)
+        .where(Stylization.id == stylization_id)
+        .values(
+            status=StylizationStatus.DONE,
+            output_blob_key=output_key,
+            output_sha256=output_key,
+            device=device,
+            octave_timings=octave_timings,
+            objective_values=objective_values,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            error=None,
+        )
+    )
+
+
+def fail(session: Session, stylization_id: int, error: str) -> None:
+    """Record a failed attempt; the row is retried until it runs out of attempts."""
+    session.execute(
+        update(Stylization)
+        .where(Stylization.id == stylization_id)
+        .values(
+            status=StylizationStatus.FAILED,
+            error=error[:2000],
+            lease_expires_at=None,
+            finished_at=utcnow(),
+        )
+    )
