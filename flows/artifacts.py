@@ -29,16 +29,18 @@ def publish_report(
     summary: dict[str, Any] = {}
     if crawl is not None:
         counts = crawl.get("counts", {})
+        rejected = counts.get("rejected", {})
         summary.update(
             {
                 "crawl_run": crawl.get("crawl_run_id"),
-                "found": counts.get("found", 0),
-                "accepted": counts.get("accepted", 0),
+                "found": counts.get("sightings", 0) + counts.get("rejections", 0),
+                "accepted": counts.get("new_images", 0),
                 "duplicates": counts.get("duplicates", 0),
-                "rejected": counts.get("rejected", 0),
+                "near_duplicates": counts.get("near_duplicates", 0),
+                "rejected": counts.get("rejections", 0),
             }
         )
-        for reason, count in sorted(counts.get("rejected_by_reason", {}).items()):
+        for reason, count in sorted(rejected.items()):
             summary[f"rejected:{reason}"] = count
         summary["crawl_seconds"] = crawl.get("seconds")
     summary.update(summarize_dreams(outcomes))

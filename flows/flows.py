@@ -235,4 +235,4 @@ def pipeline_flow(
 
 def _crawl_request(params: dict[str, Any]) -> dict[str, Any]:
     names = ("keywords", "start_urls", "sources", "max_images", "depth", "allow_private", "resume")
-    return {name: params[name] for name in names if name in params}
+    return {name: params[name] for name in names if params.get(name) is not None}

@@ -15,12 +15,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from sqlalchemy import select
 
 from pipeline.config import Settings
 from pipeline.stylizing import DreamJob, DreamOverrides, plan_jobs, run_job
 from storage import jobs as job_queue
 from storage.db import open_catalog
-from storage.models import Stylization, StylizationStatus
+from storage.models import CrawlStatus, Sighting, Stylization, StylizationStatus
 
 
 def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -32,17 +33,41 @@ def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> st
     return f"{job.cache_key}-{catalog}"
 
 
-@task(name="crawl", retries=1, retry_delay_seconds=2)
+@task(name="crawl")
 def crawl_task(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one crawl in its own process; a retry resumes the same crawl run."""
+    """Run one crawl in its own process and report it with the image ids it saw."""
     import crawler
 
     logger = get_run_logger()
     started = time.perf_counter()
-    result = crawler.run_crawl(settings=settings, flow_run_id=current_flow_run_id(), **request)
-    logger.info("crawl run #%s: %s", result["crawl_run_id"], result["counts"])
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    return result
+    result = crawler.run_crawl(
+        settings=settings, prefect_flow_run_id=current_flow_run_id(), **request
+    )
+    if result.status != CrawlStatus.FINISHED:
+        # Crawl runs are resumable: one more try continues the same run, no duplicates.
+        logger.warning("crawl run #%s ended %s; resuming it once", result.run_id, result.status)
+        result = crawler.run_crawl(
+            settings=settings, resume=result.run_id, prefect_flow_run_id=current_flow_run_id()
+        )
+    logger.info("crawl run #%s %s: %s", result.run_id, result.status, result.counts)
+    if result.status != CrawlStatus.FINISHED:
+        raise RuntimeError(f"crawl run #{result.run_id} ended {result.status}: {result.error}")
+    catalog = open_catalog(settings)
+    with catalog.session() as session:
+        image_ids = sorted(
+            set(
+                session.scalars(
+                    select(Sighting.image_id).where(Sighting.crawl_run_id == result.run_id)
+                )
+            )
+        )
+    return {
+        "crawl_run_id": result.run_id,
+        "status": result.status,
+        "counts": result.counts,
+        "image_ids": image_ids,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 @task(name="plan-dreams")
