@@ -124,6 +124,8 @@ class Sighting(Base):
     __table_args__ = (
         UniqueConstraint("crawl_run_id", "url"),
         Index(None, "image_id"),
+        # A run's counts in `v_crawl_runs` / `catalog list --kind runs` (migration 0002).
+        Index(None, "crawl_run_id", "duplicate", "image_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

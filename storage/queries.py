@@ -289,11 +289,14 @@ def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
         if image_kinds:
             return _keyword_exists(dialect, "sightings", "s.image_id = v.image_id")
         return _keyword_exists(dialect, "crawl_runs", "r.id = v.crawl_run_id")
+    # In a correlated EXISTS, "+col" (SQLite) keeps the planner on the image_id index
+    # instead of scanning a column's own index once per outer row.
+    plus = "+" if dialect == "sqlite" else ""
     if name == "source":
         if image_kinds:
             return (
                 "EXISTS (SELECT 1 FROM sightings s "
-                "WHERE s.image_id = v.image_id AND s.source IN :{p})"
+                f"WHERE s.image_id = v.image_id AND {plus}s.source IN :{{p}})"
             )
         return _run_sources_exists(dialect)
     if name == "preset":
@@ -301,7 +304,7 @@ def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
             return "v.preset IN :{p}"
         return (
             "EXISTS (SELECT 1 FROM stylizations st "
-            "WHERE st.image_id = v.image_id AND st.preset IN :{p})"
+            f"WHERE st.image_id = v.image_id AND {plus}st.preset IN :{{p}})"
         )
     if name == "layer":
         if kind.name == "stylizations":
@@ -316,10 +319,8 @@ def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
         return "v.reason IN :{p}"
     if name == "run":
         if image_kinds:
-            return (
-                "EXISTS (SELECT 1 FROM sightings s "
-                "WHERE s.image_id = v.image_id AND s.crawl_run_id IN :{p})"
-            )
+            # Driven from the run's sightings: a run is small next to the catalog.
+            return "v.image_id IN (SELECT s.image_id FROM sightings s WHERE s.crawl_run_id IN :{p})"
         return "v.crawl_run_id IN :{p}"
     if name == "image":
         return "v.image_id IN :{p}"

@@ -58,9 +58,11 @@ FAST = {
     "seed": 7,
     "channel": None,
 }
-SINGLE = {
-    "layers": ["mixed4"],
-    "channel": "mixed4:97",
+SINGLE = {  # the engine's own shape (stylize.config.DreamConfig.as_dict)
+    "layers": {"mixed4": 1.0},
+    "channel": 97,
+    "class_index": None,
+    "engine_version": 1,
     "octaves": 1,
     "octave_scale": 1.3,
     "steps": 20,

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from storage import migrate
 from storage.db import Catalog, make_engine
+from storage.models import Stylization
 from storage.views import VIEWS
-from tests.catalog_data import build
+from tests.catalog_data import build, canonical
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,6 +71,29 @@ def test_v_stylized_reads_parameters_of_every_shape(catalog: Catalog) -> None:
     assert classic["total_seconds"] == 20.0  # objects with "seconds": 2+3+4+5+6
     assert classic["duration_seconds"] == 21.0
     assert classic["keywords"] == "space" and classic["attribution"] == "NASA"
+
+
+def test_v_stylized_string_layers_and_channel(catalog: Catalog) -> None:
+    built = build(catalog)
+    params = canonical({"layers": "mixed3", "channel": "mixed3:5", "octaves": 2.0})
+    with catalog.session() as session:
+        session.add(
+            Stylization(
+                image_id=built.images["rocket"],
+                params_json=params,
+                params_hash="0" * 64,
+                weights_id="w",
+                weights_sha256="1" * 64,
+                code_version="0.1.0",
+                octave_timings={"not": "a list"},
+            )
+        )
+    got = rows(catalog, "SELECT * FROM v_stylized WHERE preset IS NULL")
+    assert len(got) == 1
+    row = got[0]
+    assert (row["layers"], row["channel"], row["octaves"]) == ("mixed3", "mixed3:5", 2)
+    assert row["status"] == "pending" and row["total_seconds"] is None
+    assert row["steps"] is None and row["source_url"] is None
 
 
 def test_v_images_first_sighting_and_counts(catalog: Catalog) -> None:

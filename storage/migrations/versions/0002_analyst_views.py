@@ -9,7 +9,8 @@ the "C" collation) so that both dialects agree to the byte.
 Stylization parameters are read from ``params_json`` tolerantly: ``layers`` may be a
 mapping of layer name to weight, a list of names, a list of ``[name, weight]`` pairs or
 a list of ``{"name": …}`` objects; ``octaves`` a count or a list of octave indexes;
-``channel`` a string ``"mixed4:97"``, a pair or ``{"layer": …, "index": …}``; octave
+``channel`` a channel index of the (single) layer, as the engine writes it, a string
+``"mixed4:97"``, a pair or ``{"layer": …, "index": …}``; octave
 timings a list of seconds or of objects with ``seconds``.
 
 Revision ID: 0002
@@ -34,6 +35,12 @@ INDEXES = (
     ("ix_rejections_url", "rejections", ["url"]),
     ("ix_rejections_crawl_run_id_reason", "rejections", ["crawl_run_id", "reason"]),
     ("ix_crawl_runs_started_at", "crawl_runs", ["started_at"]),
+    # A run's sighting, distinct-image and duplicate counts without reading the table.
+    (
+        "ix_sightings_crawl_run_id_duplicate_image_id",
+        "sightings",
+        ["crawl_run_id", "duplicate", "image_id"],
+    ),
 )
 
 # Views in creation order (later ones read earlier ones); dropped in reverse.
@@ -110,6 +117,13 @@ SELECT
      FROM json_each(st.params_json, '$.layers') AS l
      ORDER BY length(name), name)) AS layers,
   CASE json_type(st.params_json, '$.channel')
+    WHEN 'integer' THEN (CASE json_type(st.params_json, '$.layers')
+        WHEN 'object' THEN (SELECT l.key FROM json_each(st.params_json, '$.layers') AS l LIMIT 1)
+        WHEN 'text' THEN json_extract(st.params_json, '$.layers')
+        ELSE coalesce(json_extract(st.params_json, '$.layers[0][0]'),
+                      json_extract(st.params_json, '$.layers[0].name'),
+                      json_extract(st.params_json, '$.layers[0]')) END)
+      || ':' || json_extract(st.params_json, '$.channel')
     WHEN 'text' THEN json_extract(st.params_json, '$.channel')
     WHEN 'array' THEN json_extract(st.params_json, '$.channel[0]') || ':'
                       || json_extract(st.params_json, '$.channel[1]')
@@ -182,8 +196,9 @@ SELECT
   {_sqlite_keywords("i.id")} AS keywords,
   (SELECT count(*) FROM sightings s WHERE s.image_id = i.id) AS sightings,
   (SELECT count(*) FROM stylizations st WHERE st.image_id = i.id) AS stylizations,
-  (SELECT count(*) FROM stylizations st WHERE st.image_id = i.id AND st.status = 'done')
-    AS stylizations_done
+  -- status is tested outside the WHERE so that no planner prefers the status index.
+  (SELECT coalesce(sum(CASE WHEN st.status = 'done' THEN 1 ELSE 0 END), 0)
+   FROM stylizations st WHERE st.image_id = i.id) AS stylizations_done
 FROM images i
 {_first_sighting("i.id")}
 """
@@ -246,8 +261,8 @@ _KEYWORD_YIELD_TAIL = """
   FROM sk GROUP BY keyword),
  stylized AS (
   SELECT sk.keyword, count(DISTINCT sk.image_id) AS stylized_images FROM sk
-  WHERE EXISTS (SELECT 1 FROM stylizations st
-                WHERE st.image_id = sk.image_id AND st.status = 'done')
+  WHERE (SELECT max(CASE WHEN st.status = 'done' THEN 1 ELSE 0 END) FROM stylizations st
+         WHERE st.image_id = sk.image_id) = 1
   GROUP BY sk.keyword),
  runs AS (SELECT keyword, count(DISTINCT crawl_run_id) AS crawl_runs FROM rk GROUP BY keyword),
  rej AS (
@@ -363,6 +378,14 @@ SELECT
            SELECT NULL, p.pj -> 'layers' WHERE json_typeof(p.pj -> 'layers') = 'string'
           ) AS l) AS n) AS layers,
   CASE json_typeof(p.pj -> 'channel')
+    WHEN 'number' THEN (CASE json_typeof(p.pj -> 'layers')
+        WHEN 'object' THEN (SELECT k FROM json_object_keys(p.pj -> 'layers') AS k LIMIT 1)
+        WHEN 'string' THEN p.pj ->> 'layers'
+        ELSE coalesce(CASE json_typeof(p.pj -> 'layers' -> 0)
+                        WHEN 'array' THEN p.pj -> 'layers' -> 0 ->> 0
+                        WHEN 'object' THEN p.pj -> 'layers' -> 0 ->> 'name'
+                        ELSE p.pj -> 'layers' ->> 0 END, '') END)
+      || ':' || (p.pj ->> 'channel')
     WHEN 'string' THEN p.pj ->> 'channel'
     WHEN 'array' THEN (p.pj -> 'channel' ->> 0) || ':' || (p.pj -> 'channel' ->> 1)
     WHEN 'object' THEN coalesce(p.pj -> 'channel' ->> 'layer', '') || ':'
