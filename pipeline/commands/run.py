@@ -1,11 +1,53 @@
-"""`dreamcrawl run`: crawl, then stylize, as one Prefect flow."""
+"""`dreamcrawl run`: crawl, then stylize what the crawl found, as one Prefect flow."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-from pipeline.commands._pending import register_pending
+from pipeline.commands.dream_options import add_dream_options, dream_parameters
 
 
 def register(subparsers: Any) -> None:
-    register_pending(subparsers, "run", "crawl, then stylize, as one Prefect flow")
+    parser = subparsers.add_parser("run", help="crawl, then stylize, as one Prefect flow")
+    parser.add_argument(
+        "--keyword", action="append", required=True, metavar="K", help="keyword (repeatable)"
+    )
+    parser.add_argument("--start-url", action="append", metavar="URL", help="page to start from")
+    parser.add_argument("--source", action="append", metavar="NAME", help="keyword search source")
+    parser.add_argument("--max-images", type=int, default=20, metavar="N")
+    parser.add_argument("--depth", type=int, default=2, metavar="N")
+    parser.add_argument(
+        "--allow-private", action="store_true", help="allow loopback/private addresses"
+    )
+    add_dream_options(parser, multiple_presets=True)
+    parser.add_argument("--dask-workers", type=int, default=0, metavar="N")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.errors import UserError
+    from pipeline.flow_runner import print_summary, run_flow
+
+    dream = dream_parameters(args)
+    if not args.start_url and not args.source:
+        raise UserError("give --start-url URL (a site) or --source NAME (e.g. commons)")
+    result = run_flow(
+        "pipeline",
+        {
+            "keywords": args.keyword,
+            "start_urls": args.start_url,
+            "sources": args.source,
+            "max_images": args.max_images,
+            "depth": args.depth,
+            "allow_private": args.allow_private,
+            "presets": dream["presets"],
+            "steps": dream["steps"],
+            "octaves": dream["octaves"],
+            "weights": dream["weights"],
+            "dask_workers": args.dask_workers,
+        },
+    )
+    print_summary(result, as_json=args.json)
+    return 1 if result["summary"].get("failed") else 0

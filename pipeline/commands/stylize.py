@@ -1,13 +1,44 @@
-"""`dreamcrawl stylize`: dream catalog images not yet dreamed with the given parameters."""
+"""`dreamcrawl stylize`: dream catalog images not yet dreamed with those parameters.
+
+Runs the ``stylize`` Prefect flow (a local, temporary Prefect server unless
+``PREFECT_API_URL`` points at one), so every dream records its flow run.
+"""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-from pipeline.commands._pending import register_pending
+from pipeline.commands.dream_options import add_dream_options, dream_parameters
 
 
 def register(subparsers: Any) -> None:
-    register_pending(
-        subparsers, "stylize", "dream catalog images not yet dreamed with the given parameters"
+    parser = subparsers.add_parser(
+        "stylize", help="dream catalog images not yet dreamed with the given parameters"
     )
+    add_dream_options(parser, multiple_presets=True)
+    parser.add_argument("--limit", type=int, metavar="N", help="dream at most N images")
+    parser.add_argument(
+        "--image", type=int, action="append", metavar="ID", help="only this image id (repeatable)"
+    )
+    parser.add_argument(
+        "--dask-workers", type=int, default=0, metavar="N", help="fan out over N Dask workers"
+    )
+    parser.add_argument("--dask-address", metavar="ADDR", help="a running Dask scheduler")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.flow_runner import print_summary, run_flow
+
+    params = dream_parameters(args)
+    params.update(
+        limit=args.limit,
+        image_ids=args.image,
+        dask_workers=args.dask_workers,
+        dask_address=args.dask_address,
+    )
+    result = run_flow("stylize", params)
+    print_summary(result, as_json=args.json)
+    return 1 if result["summary"].get("failed") else 0

@@ -1,0 +1,188 @@
+"""Deployments for ``dreamcrawl serve``: scheduled keyword crawls and on-demand flows.
+
+The serve config is TOML or YAML::
+
+    # dreamcrawl.toml
+    [[crawl]]                       # one table per scheduled crawl
+    name = "cats-nightly"
+    cron = "0 3 * * *"              # standard 5-field cron, in the timezone below
+    timezone = "UTC"                # optional
+    keywords = ["cat", "kitten"]
+    start_urls = ["https://example.org/gallery/"]
+    max_images = 50                 # any crawl_flow parameter
+
+    [[pipeline]]                    # optional: scheduled crawl-then-dream runs
+    name = "space-weekly"
+    cron = "0 4 * * 1"
+    keywords = ["space"]
+    sources = ["commons"]
+    presets = ["classic"]
+
+    [on_demand]                     # optional: defaults for the UI's on-demand runs
+    presets = ["fast"]
+
+On-demand deployments ``crawl``, ``stylize`` and ``pipeline`` are always served, so an
+operator can trigger any flow from the Prefect UI with edited parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import UserError
+
+SCHEDULED_KINDS = ("crawl", "pipeline")
+SCHEDULE_KEYS = {"name", "cron", "timezone", "paused", "description"}
+
+
+@dataclass
+class ScheduledRun:
+    kind: str  # crawl | pipeline
+    name: str
+    cron: str
+    parameters: dict[str, Any]
+    timezone: str | None = None
+    paused: bool = False
+    description: str | None = None
+
+
+@dataclass
+class ServeConfig:
+    scheduled: list[ScheduledRun] = field(default_factory=list)
+    on_demand: dict[str, Any] = field(default_factory=dict)
+
+
+def _flow_for(kind: str) -> Any:
+    from flows.flows import crawl_flow, pipeline_flow, stylize_flow
+
+    return {"crawl": crawl_flow, "pipeline": pipeline_flow, "stylize": stylize_flow}[kind]
+
+
+def _check_cron(where: str, cron: str) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:
+        raise UserError(
+            f"{where}: invalid cron '{cron}'; e.g. '0 3 * * *' (min hour dom mon dow)"
+        ) from None
+
+
+def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None:
+    accepted = set(inspect.signature(_flow_for(kind).fn).parameters)
+    unknown = sorted(set(parameters) - accepted)
+    if unknown:
+        raise UserError(
+            f"{where}: unknown parameter '{unknown[0]}'; accepted: {', '.join(sorted(accepted))}"
+        )
+    if kind in SCHEDULED_KINDS and not parameters.get("keywords"):
+        raise UserError(f'{where}: a scheduled {kind} needs keywords, e.g. keywords = ["cat"]')
+
+
+def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
+    """Validate a parsed config mapping; every mistake is a one-line :class:`UserError`."""
+    if not isinstance(data, dict):
+        raise UserError(f"{origin}: expected tables [[crawl]], [[pipeline]], [on_demand]")
+    unknown = sorted(set(data) - {*SCHEDULED_KINDS, "on_demand"})
+    if unknown:
+        raise UserError(
+            f"{origin}: unknown section '{unknown[0]}'; accepted: crawl, pipeline, on_demand"
+        )
+    config = ServeConfig()
+    names: set[str] = set()
+    for kind in SCHEDULED_KINDS:
+        entries = data.get(kind, [])
+        if not isinstance(entries, list):
+            raise UserError(f"{origin}: '{kind}' must be a list of tables ([[{kind}]])")
+        for index, entry in enumerate(entries):
+            where = f"{origin}: {kind}[{index}]"
+            if not isinstance(entry, dict) or not entry.get("name") or not entry.get("cron"):
+                raise UserError(f"{where}: needs at least name and cron")
+            name = str(entry["name"])
+            if name in names or name in ("crawl", "stylize", "pipeline"):
+                raise UserError(f"{where}: deployment name '{name}' is already used")
+            names.add(name)
+            _check_cron(where, str(entry["cron"]))
+            parameters = {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}
+            _check_parameters(where, kind, parameters)
+            config.scheduled.append(
+                ScheduledRun(
+                    kind=kind,
+                    name=name,
+                    cron=str(entry["cron"]),
+                    parameters=parameters,
+                    timezone=entry.get("timezone"),
+                    paused=bool(entry.get("paused", False)),
+                    description=entry.get("description"),
+                )
+            )
+    on_demand = data.get("on_demand", {})
+    if not isinstance(on_demand, dict):
+        raise UserError(f"{origin}: [on_demand] must be a table of stylize parameters")
+    _check_parameters(f"{origin}: on_demand", "stylize", on_demand)
+    config.on_demand = on_demand
+    return config
+
+
+def load_config(path: Path | str | None) -> ServeConfig:
+    """Read a TOML or YAML serve config (None: only the on-demand deployments)."""
+    if path is None:
+        return ServeConfig()
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read serve config {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise UserError(f"serve config {path} is not valid TOML/YAML: {first}") from None
+    return parse_config(data, origin=str(path))
+
+
+def build_deployments(config: ServeConfig) -> list[Any]:
+    """Prefect RunnerDeployments for every scheduled run plus the on-demand flows."""
+    from prefect.schedules import Schedule
+
+    deployments = []
+    for run in config.scheduled:
+        schedule = Schedule(cron=run.cron, timezone=run.timezone or "UTC")
+        deployments.append(
+            _flow_for(run.kind).to_deployment(
+                name=run.name,
+                schedules=[schedule],
+                parameters=run.parameters,
+                paused=run.paused,
+                description=run.description or f"scheduled {run.kind}: {run.cron}",
+                tags=["dreamcrawl", "scheduled", run.kind],
+            )
+        )
+    for kind in ("crawl", "stylize", "pipeline"):
+        parameters = config.on_demand if kind == "stylize" else {}
+        deployments.append(
+            _flow_for(kind).to_deployment(
+                name=kind,
+                parameters=parameters,
+                description=f"on-demand {kind}: trigger it from the UI with your parameters",
+                tags=["dreamcrawl", "on-demand", kind],
+            )
+        )
+    return deployments
+
+
+def serve(config: ServeConfig, limit: int | None = None) -> None:
+    """Serve every deployment until interrupted (runs execute in this process's runner)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*build_deployments(config), limit=limit)

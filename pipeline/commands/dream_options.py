@@ -1,0 +1,66 @@
+"""Dream-parameter flags shared by ``stylize`` and ``run`` (a preset plus overrides)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_PRESET = "fast"
+
+
+def add_dream_options(parser: argparse.ArgumentParser, multiple_presets: bool = False) -> None:
+    """--preset (repeatable when ``multiple_presets``), --layers, --channel, --octaves, …"""
+    from stylize.config import PRESETS
+
+    parser.add_argument(
+        "--preset",
+        action="append" if multiple_presets else "store",
+        choices=list(PRESETS),
+        metavar="NAME",
+        help=f"parameter set: {', '.join(PRESETS)} (default {DEFAULT_PRESET})"
+        + ("; repeat for several" if multiple_presets else ""),
+    )
+    parser.add_argument(
+        "--layers", metavar="LIST", help="e.g. mixed3,mixed5 or mixed4=1,mixed5=1.5"
+    )
+    parser.add_argument("--channel", metavar="LAYER:INDEX", help="one channel, e.g. mixed4:97")
+    parser.add_argument("--octaves", type=int, metavar="N", help="number of scales")
+    parser.add_argument("--octave-scale", type=float, metavar="S", help="ratio between scales")
+    parser.add_argument("--steps", type=int, metavar="N", help="gradient steps per octave")
+    parser.add_argument("--step-size", type=float, metavar="X", help="step size (on [-1, 1])")
+    parser.add_argument("--tile", type=int, metavar="N", help="largest tile side in px")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed")
+    parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+
+
+def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The flow parameters these flags ask for, validated now (bad input: exit 2 at once)."""
+    from pipeline.stylizing import DreamOverrides, build_config
+
+    presets = args.preset or [DEFAULT_PRESET]
+    if isinstance(presets, str):
+        presets = [presets]
+    overrides = DreamOverrides(
+        layers=args.layers,
+        channel=args.channel,
+        octaves=args.octaves,
+        octave_scale=args.octave_scale,
+        steps=args.steps,
+        step_size=args.step_size,
+        tile=args.tile,
+        seed=args.seed,
+    )
+    for preset in presets:
+        build_config(preset, overrides)
+    return {
+        "presets": list(dict.fromkeys(presets)),
+        "layers": args.layers,
+        "channel": args.channel,
+        "octaves": args.octaves,
+        "octave_scale": args.octave_scale,
+        "steps": args.steps,
+        "step_size": args.step_size,
+        "tile": args.tile,
+        "seed": args.seed,
+        "weights": args.weights,
+    }

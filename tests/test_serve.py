@@ -1,0 +1,193 @@
+"""`dreamcrawl serve`: config validation, and a scheduled crawl firing on its cron.
+
+The cron test starts a real `prefect server start` (the scheduler service does not run
+in Prefect's temporary test server), serves the deployments with `dreamcrawl serve` in a
+second process, and waits for the scheduled crawl to run against the demo site.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from pipeline.config import Settings
+from pipeline.demo_site import serve_demo_site
+from storage.db import open_catalog
+from storage.models import CrawlRun, CrawlStatus, Sighting
+from tests.conftest import REPO
+
+DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
+
+
+def dreamcrawl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[[crawl]]\nname='a'\ncron='61 * * * *'\nkeywords=['cat']\n", "invalid cron '61 * * * *'"),
+        ("[[crawl]]\nname='a'\ncron='* * * * *'\n", "a scheduled crawl needs keywords"),
+        (
+            "[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\nmax_imgs=3\n",
+            "unknown parameter 'max_imgs'",
+        ),
+        ("[[crawl]]\ncron='* * * * *'\n", "needs at least name and cron"),
+        ("[schedules]\n", "unknown section 'schedules'"),
+        ("[[crawl]\n", "is not valid TOML/YAML"),
+    ],
+)
+def test_bad_serve_config_is_one_line_exit_2(
+    settings: Settings, tmp_path: Path, text: str, fragment: str
+) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text(text)
+    result = dreamcrawl("serve", "--config", str(config), "--check")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+def test_yaml_config_is_accepted(settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "serve.yaml"
+    config.write_text(
+        "crawl:\n  - name: cats-nightly\n    cron: '0 3 * * *'\n    keywords: [cat]\n"
+        "on_demand:\n  presets: [classic]\n"
+    )
+    result = dreamcrawl("serve", "--config", str(config), "--check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("cats-nightly\tcrawl\tcron 0 3 * * *")
+    assert "stylize\ton-demand" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "2",
+    }
+    with open(tmp_path / "prefect-server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_for(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, "server")
+        yield {"PREFECT_API_URL": api, "PREFECT_HOME": env["PREFECT_HOME"]}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``condition`` until it holds; fail after DEADLINE seconds."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"gave up waiting for the {what}")
+
+
+def test_scheduled_crawl_fires_on_its_cron(
+    settings: Settings, tmp_path: Path, prefect_api: dict[str, str]
+) -> None:
+    catalog = open_catalog(settings)
+    with serve_demo_site() as base_url:
+        config = tmp_path / "serve.toml"
+        config.write_text(
+            "[[crawl]]\n"
+            "name = 'cats-every-minute'\n"
+            "cron = '* * * * *'\n"
+            "keywords = ['cat']\n"
+            f"start_urls = ['{base_url}']\n"
+            "allow_private = true\n"
+            "max_images = 5\n"
+        )
+        with open(tmp_path / "serve.log", "wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(config)],
+                cwd=REPO,
+                env={**os.environ, **prefect_api},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        api = prefect_api["PREFECT_API_URL"]
+
+        def scheduled_runs() -> list[dict]:
+            return flow_runs_of(api, "cats-every-minute")
+
+        try:
+            # The scheduler creates runs ahead of time...
+            _wait_for(lambda: len(scheduled_runs()) >= 1, "scheduled runs")
+            # ...and the first one runs at the next minute boundary.
+            _wait_for(
+                lambda: any(r["state_type"] == "COMPLETED" for r in scheduled_runs()),
+                "scheduled crawl to complete",
+            )
+        finally:
+            os.killpg(server.pid, signal.SIGINT)
+            server.wait(timeout=60)
+
+    completed = [r for r in scheduled_runs() if r["state_type"] == "COMPLETED"]
+    with catalog.session() as session:
+        runs = session.scalars(sa.select(CrawlRun).where(CrawlRun.status == CrawlStatus.FINISHED))
+        by_flow_run = {r.prefect_flow_run_id: r for r in runs}
+        fired = by_flow_run[completed[0]["id"]]
+        assert fired.keywords == ["cat"]
+        sightings = session.scalars(
+            sa.select(Sighting).where(Sighting.crawl_run_id == fired.id)
+        ).all()
+    assert sightings, "the scheduled crawl found the demo site's cat"
+
+
+def flow_runs_of(api: str, deployment: str) -> list[dict]:
+    """The flow runs of a deployment, from the Prefect server's REST API."""
+    body = {"deployments": {"name": {"any_": [deployment]}}}
+    return httpx.post(f"{api}/flow_runs/filter", json=body, timeout=5).json()
