@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
-
-from pipeline.commands._pending import register_pending
 
 
 def register(subparsers: Any) -> None:
-    register_pending(subparsers, "demo", "the whole job on a bundled local site, offline")
+    parser = subparsers.add_parser(
+        "demo",
+        help="the whole job on a bundled local site, offline",
+        description="Serve the bundled demo site on 127.0.0.1, crawl it by keyword, dream "
+        "what was found with a fast preset, and write a gallery.",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="gallery folder (default: DREAMCRAWL_HOME/gallery)"
+    )
+    parser.add_argument(
+        "--keyword", action="append", metavar="K", help="keywords (default: cat, space, coffee)"
+    )
+    parser.add_argument("--preset", default="fast", metavar="NAME", help="preset (default fast)")
+    parser.add_argument("--steps", type=int, metavar="N", help="override the preset's steps")
+    parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.demo import print_next_steps, run_demo
+    from pipeline.demo_site import DEMO_KEYWORDS
+    from pipeline.stylizing import build_config
+
+    build_config(args.preset)  # an unknown preset is exit 2 before any work
+    result = run_demo(
+        out_dir=args.out,
+        keywords=args.keyword or DEMO_KEYWORDS,
+        preset=args.preset,
+        steps=args.steps,
+        weights=args.weights,
+    )
+    print_next_steps(result)
+    return 1 if result["summary"].get("failed") else 0
