@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,12 @@ class RunBlobStore(BlobStore):
 
 
 class PhashIndex:
-    """Every known image's pHash in memory, for near-duplicate lookups (8 bytes each)."""
+    """Every known image's pHash in memory, for near-duplicate lookups (8 bytes each).
+
+    Writers run in parallel threads, so a lookup that finds nothing *claims* its hash
+    until its image row commits: a second near-identical image arriving meanwhile waits
+    for that id instead of slipping past unflagged.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -71,6 +77,8 @@ class PhashIndex:
         self._hashes = np.zeros(0, dtype=np.uint64)
         self._pending_ids: list[int] = []
         self._pending_hashes: list[int] = []
+        self._claims: dict[int, tuple[int, Future[int | None]]] = {}
+        self._next_claim = 0
 
     def load(self, session: Session) -> None:
         rows = session.execute(select(Image.id, Image.phash).where(Image.phash.is_not(None)))
@@ -79,25 +87,60 @@ class PhashIndex:
 
     def add(self, image_id: int, phash: str) -> None:
         with self._lock:
-            self._pending_ids.append(image_id)
-            self._pending_hashes.append(int(phash, 16))
+            self._add(image_id, int(phash, 16))
+
+    def _add(self, image_id: int, value: int) -> None:
+        self._pending_ids.append(image_id)
+        self._pending_hashes.append(value)
 
     def nearest(self, phash: str, max_distance: int) -> int | None:
         """The id of the closest known image within ``max_distance`` bits, if any."""
         with self._lock:
-            if self._pending_ids:
-                self._ids = np.concatenate([self._ids, np.array(self._pending_ids, np.int64)])
-                self._hashes = np.concatenate(
-                    [self._hashes, np.array(self._pending_hashes, np.uint64)]
-                )
-                self._pending_ids.clear()
-                self._pending_hashes.clear()
-            ids, hashes = self._ids, self._hashes
-        if not len(ids):
+            return self._nearest(int(phash, 16), max_distance)
+
+    def _nearest(self, value: int, max_distance: int) -> int | None:
+        if self._pending_ids:
+            self._ids = np.concatenate([self._ids, np.array(self._pending_ids, np.int64)])
+            self._hashes = np.concatenate([self._hashes, np.array(self._pending_hashes, np.uint64)])
+            self._pending_ids.clear()
+            self._pending_hashes.clear()
+        if not len(self._ids):
             return None
-        distances = np.bitwise_count(hashes ^ np.uint64(int(phash, 16)))
+        distances = np.bitwise_count(self._hashes ^ np.uint64(value))
         best = int(np.argmin(distances))
-        return int(ids[best]) if distances[best] <= max_distance else None
+        return int(self._ids[best]) if distances[best] <= max_distance else None
+
+    def claim(self, phash: str, max_distance: int) -> tuple[int | None, int | None]:
+        """(near image id, None), or (None, claim token) when nothing close is known."""
+        value = int(phash, 16)
+        while True:
+            with self._lock:
+                near = self._nearest(value, max_distance)
+                if near is not None:
+                    return near, None
+                waiting = next(
+                    (
+                        f
+                        for v, f in self._claims.values()
+                        if (v ^ value).bit_count() <= max_distance
+                    ),
+                    None,
+                )
+                if waiting is None:
+                    self._next_claim += 1
+                    self._claims[self._next_claim] = (value, Future())
+                    return None, self._next_claim
+            waiting.result()  # its row commits (or fails); then look again
+
+    def settle(self, token: int | None, image_id: int | None) -> None:
+        """End a claim: the image row committed as ``image_id`` (None: it did not)."""
+        if token is None:
+            return
+        with self._lock:
+            value, future = self._claims.pop(token)
+            if image_id is not None:
+                self._add(image_id, value)
+        future.set_result(image_id)
 
 
 @dataclass
@@ -201,29 +244,33 @@ class CatalogWriter:
             return Outcome("rejected", rejected.reason)
 
     def _write(self, candidate: Candidate, source: bytes | Path, facts: ImageFacts) -> Outcome:
-        with self.catalog.session() as session:
-            existing = session.execute(
-                select(Image.id).where(Image.sha256 == facts.sha256)
-            ).scalar_one_or_none()
-            if existing is not None:
-                self._sight(session, existing, candidate, duplicate=True)
-                return Outcome("duplicate", image_id=existing)
-            near = None
-            if facts.phash is not None and self.near_duplicate_distance >= 0:
-                near = self.index.nearest(facts.phash, self.near_duplicate_distance)
+        known = self.catalog.blobs.exists(facts.sha256)  # an exact duplicate, most likely
+        near, token = None, None
+        if not known and facts.phash is not None and self.near_duplicate_distance >= 0:
+            near, token = self.index.claim(facts.phash, self.near_duplicate_distance)
+        image_id = None
+        try:
             if near is not None and self.near_duplicates == SKIP:
                 detail = f"perceptually close to image #{near}"
-                self._reject(
-                    session, candidate.url, candidate.page_url, reasons.NEAR_DUPLICATE, detail
+                self.record_rejection(
+                    candidate.url, candidate.page_url, reasons.NEAR_DUPLICATE, detail
                 )
                 return Outcome("rejected", reasons.NEAR_DUPLICATE, image_id=near)
-            self._store_blob(facts, source)
-            image_id, created = upsert_image(session, facts, near_duplicate_of_id=near)
-            self._sight(
-                session, image_id, candidate, duplicate=not created, near_duplicate=near is not None
-            )
-        if created and facts.phash:
-            self.index.add(image_id, facts.phash)
+            if not known:
+                # Outside the transaction: the fsyncs of several writers overlap, and
+                # SQLite's single write lock is held only for the rows.
+                self._store_blob(facts, source)
+            with self.catalog.session() as session:
+                image_id, created = upsert_image(session, facts, near_duplicate_of_id=near)
+                near = near if created else None
+                self._sight(
+                    session, image_id, candidate, duplicate=not created,
+                    near_duplicate=near is not None,
+                )  # fmt: skip
+            if created and facts.phash and token is None:
+                self.index.add(image_id, facts.phash)
+        finally:
+            self.index.settle(token, image_id)
         if not created:
             return Outcome("duplicate", image_id=image_id)
         return Outcome("near-duplicate" if near is not None else "image", image_id=image_id)

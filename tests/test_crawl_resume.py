@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -69,9 +70,11 @@ def build(site: LocalSite, gate: Gate) -> list[str]:
     return paths
 
 
-def count_sightings(catalog) -> int:
-    with catalog.session() as session:
-        return session.execute(select(func.count()).select_from(Sighting)).scalar_one()
+def count_sightings(settings: Settings) -> int:
+    """A read-only look (the catalog's sessions take SQLite's write lock up front)."""
+    path = settings.db_url.removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+        return db.execute("SELECT count(*) FROM sightings").fetchone()[0]
 
 
 def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(settings: Settings) -> None:
@@ -83,9 +86,14 @@ def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(settings: Set
         crawl += ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=4"]
         first = subprocess.Popen(crawl, start_new_session=True, stderr=subprocess.PIPE)
         try:
-            assert gate.holding.wait(120), "the crawl never got past the first images"
+            deadline = time.monotonic() + 120
+            while not gate.holding.wait(1):
+                log = settings.runs_dir / "1" / "crawl.log"
+                tail = log.read_text()[-3000:] if log.exists() else ""
+                assert first.poll() is None, f"crawl ended early: {tail}"
+                assert time.monotonic() < deadline, f"crawl stuck before the gate: {tail}"
             deadline = time.monotonic() + 60
-            while count_sightings(catalog) < 5 and time.monotonic() < deadline:
+            while count_sightings(settings) < 5 and time.monotonic() < deadline:
                 time.sleep(0.02)  # waiting for rows to commit, not for time to pass
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(30)

@@ -1,0 +1,238 @@
+"""Crawler throughput against a plain Scrapy ImagesPipeline spider, on 127.0.0.1.
+
+    .venv/bin/python benchmarks/bench_crawl.py            # 1,000 photos, then 5,000
+    .venv/bin/python benchmarks/bench_crawl.py --small    # 200, then 1,000 (a quick run)
+
+One local server serves N photos of 50-300 KB (crops of scikit-image's sample photos),
+20 to a page, all pages linked from the index. In the same run, each crawler crawls it in
+a fresh process with the same download settings (concurrency, robots.txt, no
+AutoThrottle, which would only measure its own start-up ramp on a loopback server):
+
+- ``baseline``: a Scrapy spider with ``scrapy.pipelines.images.ImagesPipeline`` (decodes,
+  converts to RGB JPEG, writes files named by URL hash);
+- ``dreamcrawl``: ``crawler.run_crawl`` (validates, sha256 + pHash, near-duplicate
+  lookup, blob store with fsync, one catalog transaction per image on SQLite).
+
+It prints images/s, MB/s and the crawler process's peak RSS for both, and ours again at
+the larger size to show memory stays flat. Photos beyond the first 1,000 are the same
+pixels with a unique JPEG comment, so every URL has distinct bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.site_fixture import LocalSite, serve
+
+PER_PAGE = 20
+UNIQUE_PHOTOS = 1000
+SETTINGS = {
+    "CONCURRENT_REQUESTS": "32",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
+    "AUTOTHROTTLE_ENABLED": "False",
+    "ROBOTSTXT_OBEY": "True",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def photos(count: int) -> list[bytes]:
+    """``count`` distinct JPEGs of 50-300 KB."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skdata
+
+    from tests.site_fixture import _BASES, encode
+
+    bases = [Image.fromarray(np.asarray(getattr(skdata, n)())).convert("RGB") for n in _BASES]
+    out = []
+    for i in range(count):
+        base = bases[i % len(bases)]
+        step = i // len(bases)
+        side = int(min(base.size) * (0.55 + 0.4 * ((step * 7) % 11) / 10))
+        x = (step * 37) % max(1, base.width - side)
+        y = (step * 53) % max(1, base.height - side)
+        crop = base.crop((x, y, x + side, y + int(side * 0.75)))
+        width = 640 + (i * 97) % 560
+        while True:  # nudge the size into 50-300 KB
+            image = crop.resize((width, int(width * 0.75)), Image.Resampling.BILINEAR)
+            body = encode(image, quality=90 + i % 6)
+            if len(body) < 50_000 and width < 2400:
+                width = int(width * 1.3)
+            elif len(body) > 300_000 and width > 200:
+                width = int(width * 0.8)
+            else:
+                break
+        out.append(body)
+    return out
+
+
+def with_comment(jpeg: bytes, n: int) -> bytes:
+    """The same JPEG with a comment segment that makes its bytes unique."""
+    text = f"copy {n}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+def build_site(count: int, bodies: list[bytes]) -> LocalSite:
+    site = LocalSite()
+
+    def image(request: BaseHTTPRequestHandler) -> None:
+        n = int(request.path.rsplit("/", 1)[1].split(".")[0])
+        body = bodies[n % len(bodies)]
+        if n >= len(bodies):
+            body = with_comment(body, n)
+        request.send_response(200)
+        request.send_header("Content-Type", "image/jpeg")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    pages = []
+    for p in range(0, count, PER_PAGE):
+        tags = "".join(
+            f'<img src="/img/{n}.jpg" alt="cat photo {n}">'
+            for n in range(p, min(p + PER_PAGE, count))
+        )
+        site.page(f"/page{p // PER_PAGE}.html", f"<title>Cats {p}</title><body>{tags}</body>")
+        pages.append(f'<a href="/page{p // PER_PAGE}.html">cats</a>')
+        for n in range(p, min(p + PER_PAGE, count)):
+            site.handle(f"/img/{n}.jpg", image)
+    site.page("/", "<title>Cat photos</title>" + "".join(pages))
+    site.file("/robots.txt", b"User-agent: *\nAllow: /\n", "text/plain")
+    return site
+
+
+# -- the baseline, run as a child process -------------------------------------------
+
+
+def baseline_child(start_url: str, store: str) -> None:
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    class Baseline(scrapy.Spider):
+        name = "baseline"
+        start_urls = (start_url,)
+
+        def parse(self, response):
+            urls = [response.urljoin(u) for u in response.css("img::attr(src)").getall()]
+            if urls:
+                yield {"image_urls": urls}
+            yield from response.follow_all(css="a::attr(href)")
+
+    started = time.monotonic()
+    process = CrawlerProcess(
+        {
+            **SETTINGS,
+            "ITEM_PIPELINES": {"scrapy.pipelines.images.ImagesPipeline": 1},
+            "IMAGES_STORE": store,
+            "LOG_FILE": os.path.join(store, "crawl.log"),
+            "TELNETCONSOLE_ENABLED": False,
+            "REMOTE_CONTROL_ENABLED": False,
+        }
+    )
+    crawler = process.create_crawler(Baseline)
+    process.crawl(crawler)
+    process.start()
+    stats = crawler.stats.get_stats()
+    print(
+        json.dumps(
+            {
+                "seconds": time.monotonic() - started,
+                "images": stats.get("file_status_count/downloaded", 0),
+                "bytes": stats.get("downloader/response_bytes", 0),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def run_baseline(start_url: str) -> dict:
+    with tempfile.TemporaryDirectory() as store:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--baseline-child", start_url, store],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["wall"] = time.monotonic() - t0
+    return result
+
+
+def run_ours(start_url: str) -> dict:
+    from crawler import run_crawl
+    from pipeline.config import Settings
+
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings.from_env({"DREAMCRAWL_HOME": home})
+        t0 = time.monotonic()
+        result = run_crawl(
+            keywords=["cat"],
+            start_urls=[start_url],
+            allow_private=True,
+            overrides=[f"{k}={v}" for k, v in SETTINGS.items()],
+            settings=settings,
+        )
+        wall = time.monotonic() - t0
+        process = result.counts["process"]
+    return {
+        "seconds": process["seconds"],
+        "wall": wall,
+        "images": result.counts["new_images"],
+        "bytes": process["bytes_downloaded"],
+        "peak_rss_mb": process["peak_rss_mb"],
+        "status": result.status,
+    }
+
+
+def report(name: str, count: int, r: dict) -> str:
+    rate = r["images"] / r["seconds"]
+    line = (
+        f"{name:10s} {count:6d} photos: {r['images']:6d} stored in {r['seconds']:6.1f} s "
+        f"(wall {r['wall']:5.1f} s)  {rate:6.1f} images/s  "
+        f"{r['bytes'] / 1e6 / r['seconds']:5.1f} MB/s  peak RSS {r['peak_rss_mb']:5.0f} MB"
+    )
+    print(line, flush=True)
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="200 then 1,000 photos")
+    parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_child:
+        baseline_child(*args.baseline_child)
+        return
+    sizes = (200, 1000) if args.small else (1000, 5000)
+    bodies = photos(min(UNIQUE_PHOTOS, sizes[0]))
+    sizes_kb = sorted(len(b) / 1024 for b in bodies)
+    print(f"photos: {len(bodies)} unique, {sizes_kb[0]:.0f}-{sizes_kb[-1]:.0f} KiB, "
+          f"median {sizes_kb[len(sizes_kb) // 2]:.0f} KB; {os.cpu_count()} CPUs")  # fmt: skip
+    with serve(build_site(sizes[0], bodies)) as site:
+        base = run_baseline(site.url("/"))
+        report("baseline", sizes[0], base)
+        ours = run_ours(site.url("/"))
+        report("dreamcrawl", sizes[0], ours)
+    ratio = (ours["images"] / ours["seconds"]) / (base["images"] / base["seconds"])
+    print(f"dreamcrawl / baseline images/s: {ratio:.2f}x")
+    with serve(build_site(sizes[1], bodies)) as site:
+        large = run_ours(site.url("/"))
+        report("dreamcrawl", sizes[1], large)
+    print(f"peak RSS {sizes[0]} -> {sizes[1]} photos: "
+          f"{ours['peak_rss_mb']:.0f} -> {large['peak_rss_mb']:.0f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
