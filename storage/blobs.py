@@ -27,8 +27,11 @@ TMP_DIR = "tmp"
 class BlobStore:
     """Read and write immutable objects by sha256 key under ``root``."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, tmp_dir: Path | str | None = None) -> None:
         self.root = Path(root)
+        # Writers may keep their temporary files elsewhere on the same file system (a
+        # crawl run keeps them in its own folder, which it cleans when it resumes).
+        self._tmp_dir = Path(tmp_dir) if tmp_dir is not None else self.root / TMP_DIR
 
     # -- paths ---------------------------------------------------------------
 
@@ -40,7 +43,7 @@ class BlobStore:
 
     @property
     def tmp_dir(self) -> Path:
-        return self.root / TMP_DIR
+        return self._tmp_dir
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

@@ -29,6 +29,7 @@ from pipeline.errors import UserError
 from storage.blobs import BlobStore
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "dreamcrawl_read_only"
 # Any constant works; it only has to be the same in every dreamcrawl process.
 PG_MIGRATION_LOCK = 0x6472_6561_6D63  # "dreamc"
 
@@ -84,7 +85,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(connection: Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the busy
     # timeout instead of failing with "database is locked" when a reader upgrades.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions (Catalog.read_session) begin deferred and never wait on writers.
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def get_engine(url: str) -> Engine:
@@ -163,6 +168,13 @@ class Catalog:
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only: on SQLite it does not queue behind writers."""
+        reader = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        with Session(reader) as session:  # closing it rolls the read transaction back
             yield session
 
 

@@ -51,7 +51,7 @@ def _check_blob(blobs: BlobStore, key: str) -> str | None:
 
 def _referenced(catalog: Catalog) -> Iterator[tuple[str, int, str, bool]]:
     """(table, row id, blob key, already marked broken) for every blob a row refers to."""
-    with catalog.session() as session:
+    with catalog.read_session() as session:
         images = select(Image.id, Image.blob_key, Image.status)
         for row_id, key, status in session.execute(images):
             yield "images", row_id, key, status == ImageStatus.BROKEN

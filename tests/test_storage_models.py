@@ -170,3 +170,16 @@ def test_migrations_empty_to_head_and_back(db_url: str) -> None:
         assert migrate.is_current(engine)
     finally:
         engine.dispose()
+
+
+def test_readers_do_not_wait_for_a_writer(catalog: Catalog) -> None:
+    add_image(catalog, photo_bytes("chelsea", size=64))
+    with catalog.session() as writer:
+        # The writer holds the write lock (BEGIN IMMEDIATE on SQLite) with an uncommitted row.
+        upsert_image(writer, facts_for(photo_bytes("coffee", size=64)))
+        writer.flush()
+        with catalog.read_session() as reader:
+            count = reader.scalar(sa.select(sa.func.count()).select_from(Image))
+        assert count == 1  # the committed state, at once, without waiting
+    with catalog.read_session() as reader:
+        assert reader.scalar(sa.select(sa.func.count()).select_from(Image)) == 2
