@@ -126,7 +126,7 @@ def repair(
         if problem.kind == "orphan":
             path = catalog.blobs.path(problem.key)
         elif problem.kind == "stale-temp":
-            path = catalog.blobs.tmp_dir / problem.key
+            path = Path(problem.key)
         else:
             continue
         if young(path):

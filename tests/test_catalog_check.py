@@ -121,3 +121,16 @@ def test_check_covers_stylization_outputs(catalog: Catalog) -> None:
         assert row is not None
         assert row.status == StylizationStatus.BROKEN
         assert row.error == "output blob missing or corrupt"
+
+
+def test_check_finds_unfinished_writes_of_crawl_runs(catalog: Catalog) -> None:
+    leftover = catalog.settings.runs_dir / "7" / "tmp" / "put-abc.part"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half an image")
+    result = dreamcrawl("catalog", "check")
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"stale-temp: unfinished write {leftover}"
+    fixed = dreamcrawl("catalog", "check", "--repair", "--min-age", "0")
+    assert f"repair: removed stale-temp {leftover}" in fixed.stdout
+    assert not leftover.exists()
+    assert dreamcrawl("catalog", "check").returncode == 0
