@@ -5,7 +5,8 @@ Problems it finds:
 - ``missing``: a row names a blob that is not in the store;
 - ``corrupt``: a blob's bytes no longer hash to its key;
 - ``orphan``: a blob no row refers to (a writer died between blob and row);
-- ``stale-temp``: a temporary file a killed writer left in ``objects/tmp``.
+- ``stale-temp``: a temporary file a killed writer left in ``objects/tmp`` or in a
+  crawl run's ``runs/<id>/tmp``.
 
 ``repair`` removes orphans and temporary files and marks rows whose blob is missing or
 corrupt as ``broken`` (it never deletes a row: the lineage stays readable). Files younger
@@ -86,8 +87,13 @@ def check(catalog: Catalog) -> list[Problem]:
             problems.append(
                 Problem("orphan", None, None, key, f"blob {key} is not referenced by any row")
             )
-    for tmp in blobs.temp_files():
-        problems.append(Problem("stale-temp", None, None, tmp.name, f"unfinished write {tmp}"))
+    leftovers = list(blobs.temp_files())
+    # Crawl runs keep their in-flight writes in runs/<id>/tmp (removed when they resume).
+    runs_dir = catalog.settings.runs_dir
+    if runs_dir.is_dir():
+        leftovers += sorted(p for p in runs_dir.glob("*/tmp/*") if p.is_file())
+    for tmp in leftovers:
+        problems.append(Problem("stale-temp", None, None, str(tmp), f"unfinished write {tmp}"))
     return problems
 
 
