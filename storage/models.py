@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -126,6 +127,8 @@ class Sighting(Base):
         Index(None, "image_id"),
         # A run's counts in `v_crawl_runs` / `catalog list --kind runs` (migration 0002).
         Index(None, "crawl_run_id", "duplicate", "image_id"),
+        # `catalog list --keyword` looks up the few distinct keyword lists (migration 0002).
+        Index("ix_sightings_keywords_text", text("CAST(keywords AS TEXT)")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -10,7 +10,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.commands.catalog import KIND_NAMES
 from storage.db import Catalog
-from storage.queries import KINDS
+from storage.queries import KINDS, Filters, Query, list_rows, parse_sort, plan_keywords
+from storage.records import ImageFacts, upsert_image
 from tests.catalog_data import build
 
 
@@ -185,3 +186,39 @@ def test_bad_input_is_one_line_exit_2(
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], captured.err
+
+
+def test_show_refuses_an_ambiguous_prefix(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with catalog.session() as session:
+        for tail in ("1", "2"):
+            facts = ImageFacts(sha256="abcd" + tail * 60, width=1, height=1, format="PNG", bytes=1)
+            upsert_image(session, facts)
+    capsys.readouterr()
+    assert main(["catalog", "show", "abcd"]) == 2
+    assert "matches more than one image" in capsys.readouterr().err
+    assert main(["catalog", "show", "abcd2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["image"]["sha256"] == "abcd" + "2" * 60
+
+
+@pytest.mark.parametrize("kind", ["stylizations", "images"])
+def test_keyword_lookup_and_scan_agree(catalog: Catalog, kind: str) -> None:
+    build(catalog)
+    k = KINDS[kind]
+    for keywords, extra in (
+        (("cat",), {}),
+        (("CAT", "space"), {}),
+        (("coffee",), {"preset": ("fast",)}),
+        (("nowhere",), {}),
+    ):
+        query = Query(k, Filters(keyword=keywords, **extra), sort=parse_sort(k, None), limit=2)
+        got = {
+            plan: [r[k.id_column] for r in list_rows(catalog.engine, query, keyword_lookup=plan)]
+            for plan in (True, False, None)
+        }
+        assert got[True] == got[False] == got[None], (keywords, got)
+    # The automatic plan uses the lookup when few sightings match (all of them here).
+    with catalog.engine.connect() as conn:
+        query = Query(k, Filters(keyword=("cat",)))
+        assert plan_keywords(conn, query) == ['["cat"]']

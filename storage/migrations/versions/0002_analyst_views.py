@@ -20,6 +20,7 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
@@ -473,9 +474,15 @@ PG_VIEWS = (
 )
 
 
+# The keyword lists of sightings, as text: a crawl has few distinct ones, so
+# `catalog list --keyword` can enumerate them and look the matching ones up.
+KEYWORDS_TEXT_INDEX = "ix_sightings_keywords_text"
+
+
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
+    op.create_index(KEYWORDS_TEXT_INDEX, "sightings", [sa.text("CAST(keywords AS TEXT)")])
     dialect = op.get_bind().dialect.name
     views = PG_VIEWS if dialect == "postgresql" else SQLITE_VIEWS
     for statement in views:
@@ -485,5 +492,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name in reversed(VIEW_NAMES):
         op.execute(f"DROP VIEW IF EXISTS {name}")
+    op.drop_index(KEYWORDS_TEXT_INDEX, table_name="sightings")
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
