@@ -140,13 +140,18 @@ class KeywordSpider(scrapy.Spider):
 
     def parse_image(self, response: Response) -> Iterator[ImageItem]:
         candidate = response.meta[CANDIDATE]
+        matches = candidate.get("matches", [])
+        # The keywords this image matched (a search result with no matching text was
+        # still found by searching for all of them).
+        matched = {m["keyword"] for m in matches}
+        keywords = [k for k in self.keywords if k in matched] or self.keywords
         yield ImageItem(
             url=candidate["url"],
             page_url=candidate.get("page_url"),
             source=candidate.get("source", self.source_name),
             body=response.body,
-            keywords=self.keywords,
-            matches=candidate.get("matches", []),
+            keywords=keywords,
+            matches=matches,
             relevance=candidate.get("relevance", 0.0),
             licence=candidate.get("licence"),
             attribution=candidate.get("attribution"),
