@@ -196,3 +196,52 @@ def test_weights_info_command(converted_weights: Path, tmp_path: Path) -> None: 
     assert info["param_count"] == 21_802_784
     assert info["path"] == str(converted_weights)
     assert info["fingerprint"] == "ok"
+
+
+def _keras_cache_file(converted: Path, path: Path, include_top: bool) -> None:
+    """A file in the layout Keras' own ImageNet download has (legacy HDF5, by layer name)."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    notop = keras.applications.InceptionV3(weights=None, include_top=False)
+    notop.load_weights(converted)
+    model = keras.applications.InceptionV3(weights=None, include_top=include_top)
+    for source, target in zip(notop.layers, model.layers, strict=False):
+        target.set_weights(source.get_weights())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+
+
+def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
+    converted_weights: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keras' own cached file is found and read; with its classifier (here the real
+    convolutions under a freshly initialized top, as no ImageNet top can be downloaded
+    in CI) the class score becomes an objective that the dream raises."""
+    import dataclasses
+
+    from stylize.config import DreamConfig
+    from stylize.engine import Engine
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    path = tmp_path / "keras" / "models" / KERAS_FILENAMES[0]
+    _keras_cache_file(converted_weights, path, include_top=True)
+    settings = Settings(home=tmp_path / "home", db_url="sqlite://")
+    source, found = find_weights(settings=settings)
+    assert (source, found) == ("keras-cache", path)
+    loaded = load_weights(source, found)
+    assert loaded.info.has_classifier and loaded.info.last_block_pool == "avg"
+    assert loaded.info.param_count == 23_851_784  # InceptionV3 with its 1000-class top
+    assert fingerprint_mismatches(InceptionV3Features(loaded.convs, "max")) == []
+
+    keras_engine = Engine(loaded)
+    config = DreamConfig(class_index=207, octaves=1, steps=0, step_size=0.02)
+    image = photo("chelsea", 160)
+    start = keras_engine.dream(image, config)
+    dreamed = keras_engine.dream(image, dataclasses.replace(config, steps=4))
+    assert dreamed.objective_before == pytest.approx(start.objective_after, rel=1e-5)
+    assert dreamed.objective_after > start.objective_after + 0.05
