@@ -16,12 +16,16 @@ from typing import Any
 from pipeline.config import get_settings
 from pipeline.demo_site import DEMO_KEYWORDS, serve_demo_site
 
+# The fast preset's 5 steps make a preview; 15 make the dream plain to see while the
+# whole demo still runs in a few minutes on 2 CPU cores.
+DEMO_STEPS = 15
+
 
 def run_demo(
     out_dir: Path | None = None,
     keywords: Sequence[str] = DEMO_KEYWORDS,
     preset: str = "fast",
-    steps: int | None = None,
+    steps: int | None = DEMO_STEPS,
     weights: str | None = None,
 ) -> dict[str, Any]:
     """Crawl the demo site, dream its images, write the gallery; return what happened."""

@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
         "--keyword", action="append", metavar="K", help="keywords (default: cat, space, coffee)"
     )
     parser.add_argument("--preset", default="fast", metavar="NAME", help="preset (default fast)")
-    parser.add_argument("--steps", type=int, metavar="N", help="override the preset's steps")
+    parser.add_argument(
+        "--steps", type=int, default=15, metavar="N", help="steps per octave (default 15)"
+    )
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
     parser.set_defaults(func=run)
 
