@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
@@ -13,6 +17,7 @@ from storage.db import Catalog
 from storage.records import ImageFacts, upsert_image
 
 PHOTOS = ("chelsea", "astronaut", "coffee", "rocket")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def photo_bytes(
@@ -49,3 +54,17 @@ def add_image(catalog: Catalog, data: bytes) -> int:
     with catalog.session() as session:
         image_id, _ = upsert_image(session, facts)
     return image_id
+
+
+def dreamcrawl(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``dreamcrawl`` CLI in a subprocess (environment: ours plus ``env``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
 from storage.db import Catalog
 from storage.models import Image, ImageStatus, Stylization, StylizationStatus
-from tests.conftest import REPO
-from tests.helpers import add_image, photo_bytes
-
-
-def dreamcrawl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=REPO,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.helpers import add_image, dreamcrawl, photo_bytes
 
 
 def test_check_finds_and_repairs_missing_corrupt_and_orphan(catalog: Catalog) -> None:

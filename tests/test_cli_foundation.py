@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +10,7 @@ import pytest
 
 from pipeline.config import Settings
 from tests.conftest import REPO
-
-
-def dreamcrawl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.helpers import dreamcrawl
 
 
 def test_settings_from_variables(tmp_path: Path) -> None:

@@ -25,19 +25,9 @@ from pipeline.demo_site import serve_demo_site
 from storage.db import open_catalog
 from storage.models import CrawlRun, CrawlStatus, Sighting
 from tests.conftest import REPO
+from tests.helpers import dreamcrawl
 
 DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
-
-
-def dreamcrawl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +10,8 @@ import sqlalchemy as sa
 from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import Stylization, StylizationStatus
-from tests.conftest import REPO
-from tests.helpers import add_image, photo_bytes
+from tests.helpers import add_image, dreamcrawl, photo_bytes
 from tests.weights_fixture import converted_weights  # noqa: F401
-
-
-def dreamcrawl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_stylize_command_dreams_the_catalog(
