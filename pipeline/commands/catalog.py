@@ -57,8 +57,8 @@ def register(subparsers: Any) -> None:
     listing = actions.add_parser(
         "list",
         help="list stylizations, images, crawl runs or rejections",
-        description=f"List one kind of row ({kinds}), newest first. Filters of one kind "
-        "are alternatives; different filters must all hold. See docs/catalog.md.",
+        description=f"List one kind of row ({kinds}), newest first. A repeated filter gives "
+        "alternatives; different filters must all hold. See docs/catalog.md.",
     )
     _add_kind(listing)
     _add_filters(listing)
