@@ -15,8 +15,9 @@ would skip it), random rolls; same octaves, steps, step size and objective as ou
 Timings are bimodal between processes, so by default the measurements run in several
 fresh processes and the medians are printed. ``--small`` is a quick run for CI.
 
-    python benchmarks/bench_dream.py                 # full run (~25 min on 2 cores)
-    python benchmarks/bench_dream.py --small --processes 1
+    python benchmarks/bench_dream.py                 # full run (~15 min per process)
+    python benchmarks/bench_dream.py --parts a --processes 5 --json a.json
+    python benchmarks/bench_dream.py --small --processes 1   # CI: about 2 minutes
 """
 
 from __future__ import annotations
@@ -198,8 +199,8 @@ def dream_pixels(config, image) -> int:
     return sum(h * w for h, w in shapes) * config.steps
 
 
-def worker(small: bool) -> dict:
-    """One process: build both sides, run (a) and (b), return the figures."""
+def worker(small: bool, parts: str = "ab") -> dict:
+    """One process: build both sides, run (a) and/or (b), return the figures."""
     from stylize.config import get_preset
     from stylize.engine import Engine
     from stylize.weights import load_weights, resolve_weights
@@ -221,11 +222,21 @@ def worker(small: bool) -> dict:
     baseline = TutorialBaseline(path, config)
 
     (photo_a,) = photos([size_a])
+    results: dict = {"device": engine.device, "small": small, "peak_flops": peak}
+    if "a" in parts:
+        results["a"] = part_a(engine, baseline, config, photo_a, peak)
+    if "b" in parts:
+        results["b"] = part_b(source, path, config, sizes_b)
+        results["b"]["ours_build_s"] = ours_build
+        results["b"]["baseline_build_s"] = baseline.build_seconds
+    return results
+
+
+def part_a(engine, baseline, config, photo_a, peak: float) -> dict:
+    """(a) throughput: both sides traced beforehand for every shape they will see."""
     pixels_a = dream_pixels(config, photo_a)
-    # (a) measures throughput: both sides traced beforehand for every shape they will see.
     engine.dream(photo_a, dataclasses.replace(config, steps=1, octaves=1))
     baseline.warm(photo_a)
-    results: dict = {"device": engine.device, "small": small}
     peaks = [peak]
     started = time.perf_counter()
     engine.dream(photo_a, config)
@@ -236,9 +247,10 @@ def worker(small: bool) -> dict:
     base_a = time.perf_counter() - started
     peaks.append(matmul_peak())
     # The machine may be shared: the matmul is measured around the runs, median taken.
-    peak = results["peak_flops"] = statistics.median(peaks)
+    peak = statistics.median(peaks)
     flops_a = dream_flops(engine, config, photo_a)
-    results["a"] = {
+    return {
+        "peak_flops": peak,
         "pixels": pixels_a,
         "ours_s": ours_a,
         "baseline_s": base_a,
@@ -249,7 +261,12 @@ def worker(small: bool) -> dict:
         "ours_flop_fraction": flops_a / ours_a / peak,
     }
 
-    # (b): fresh sides, so that model builds and every trace are counted.
+
+def part_b(source: str, path: Path, config, sizes_b: list[int]) -> dict:
+    """(b) images per minute: fresh sides, so model builds and every trace are counted."""
+    from stylize.engine import Engine
+    from stylize.weights import load_weights
+
     batch = photos(sizes_b)
     started = time.perf_counter()
     engine_b = Engine(load_weights(source, path))
@@ -261,7 +278,7 @@ def worker(small: bool) -> dict:
     for image in batch:
         baseline_b.dream(image)
     base_b = time.perf_counter() - started
-    results["b"] = {
+    return {
         "images": len(batch),
         "sizes": sizes_b,
         "ours_s": ours_b,
@@ -271,40 +288,44 @@ def worker(small: bool) -> dict:
         "ratio": base_b / ours_b,
         "ours_traces": engine_b.trace_count(),
         "baseline_traces": baseline_b.traces(),
-        "ours_build_s": ours_build,
-        "baseline_build_s": baseline.build_seconds,
     }
-    return results
 
 
 def report(runs: list[dict]) -> None:
-    def med(part: str, key: str) -> float:
-        return statistics.median(run[part][key] for run in runs)
+    runs_a = [run["a"] for run in runs if "a" in run]
+    runs_b = [run["b"] for run in runs if "b" in run]
 
-    def each(part: str, key: str, scale: float = 1.0, unit: str = "") -> str:
-        return ", ".join(f"{scale * run[part][key]:.2f}{unit}" for run in runs)
+    def med(part: list[dict], key: str) -> float:
+        return statistics.median(run[key] for run in part)
 
-    first = runs[0]
-    peak = statistics.median(run["peak_flops"] for run in runs)
-    lines = [
-        f"processes: {len(runs)}, device: {first['device']}, small: {first['small']}",
-        f"4096² float32 matmul: {peak / 1e9:.0f} GFLOP/s (median)",
-        "(a) one photo, classic preset:",
-        f"    ours     {med('a', 'ours_px_per_s') / 1e6:.3f} Mpx/s ({med('a', 'ours_s'):.1f} s)",
-        f"    baseline {med('a', 'baseline_px_per_s') / 1e6:.3f} Mpx/s "
-        f"({med('a', 'baseline_s'):.1f} s)",
-        f"    ratio    {med('a', 'ratio'):.2f}× (per process: {each('a', 'ratio')})",
-        f"    ours     {med('a', 'ours_flops') / 1e9:.0f} GFLOP/s = "
-        f"{100 * med('a', 'ours_flop_fraction'):.0f}% of the matmul "
-        f"(per process: {each('a', 'ours_flop_fraction', 100, '%')})",
-        f"(b) {first['b']['images']} photos of {min(first['b']['sizes'])}–"
-        f"{max(first['b']['sizes'])} px, classic preset, model builds and traces included:",
-        f"    ours     {med('b', 'ours_images_per_min'):.2f} images/min "
-        f"({med('b', 'ours_s'):.0f} s, {first['b']['ours_traces']} traces)",
-        f"    baseline {med('b', 'baseline_images_per_min'):.2f} images/min "
-        f"({med('b', 'baseline_s'):.0f} s, {first['b']['baseline_traces']} traces)",
-        f"    ratio    {med('b', 'ratio'):.2f}× (per process: {each('b', 'ratio')})",
-    ]
+    def each(part: list[dict], key: str, scale: float = 1.0, unit: str = "") -> str:
+        return ", ".join(f"{scale * run[key]:.2f}{unit}" for run in part)
+
+    lines = [f"device: {runs[0]['device']}, small: {runs[0]['small']}"]
+    if runs_a:
+        lines += [
+            f"(a) one photo, classic preset, {len(runs_a)} processes (medians):",
+            f"    4096² float32 matmul {med(runs_a, 'peak_flops') / 1e9:.0f} GFLOP/s",
+            f"    ours     {med(runs_a, 'ours_px_per_s') / 1e6:.3f} Mpx/s "
+            f"({med(runs_a, 'ours_s'):.1f} s)",
+            f"    baseline {med(runs_a, 'baseline_px_per_s') / 1e6:.3f} Mpx/s "
+            f"({med(runs_a, 'baseline_s'):.1f} s)",
+            f"    ratio    {med(runs_a, 'ratio'):.2f}× (per process: {each(runs_a, 'ratio')})",
+            f"    ours     {med(runs_a, 'ours_flops') / 1e9:.0f} GFLOP/s = "
+            f"{100 * med(runs_a, 'ours_flop_fraction'):.0f}% of the matmul "
+            f"(per process: {each(runs_a, 'ours_flop_fraction', 100, '%')})",
+        ]
+    if runs_b:
+        first = runs_b[0]
+        lines += [
+            f"(b) {first['images']} photos of {min(first['sizes'])}–{max(first['sizes'])} px, "
+            f"classic preset, model builds and traces included, {len(runs_b)} processes:",
+            f"    ours     {med(runs_b, 'ours_images_per_min'):.2f} images/min "
+            f"({med(runs_b, 'ours_s'):.0f} s, {first['ours_traces']} traces)",
+            f"    baseline {med(runs_b, 'baseline_images_per_min'):.2f} images/min "
+            f"({med(runs_b, 'baseline_s'):.0f} s, {first['baseline_traces']} traces)",
+            f"    ratio    {med(runs_b, 'ratio'):.2f}× (per process: {each(runs_b, 'ratio')})",
+        ]
     print("\n".join(lines))
 
 
@@ -312,24 +333,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny sizes and steps (CI)")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes to run")
-    parser.add_argument("--json", type=Path, help="also write every process's figures here")
+    parser.add_argument("--parts", default="ab", help="which measurements: a, b or ab")
+    parser.add_argument(
+        "--json", type=Path, help="keep every process's figures in this file (appended)"
+    )
+    parser.add_argument("--report", action="store_true", help="only print the --json file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.small)))
+        print(json.dumps(worker(args.small, args.parts)))
         return 0
-    runs = []
-    for index in range(args.processes):
-        command = [sys.executable, __file__, "--worker"] + (["--small"] if args.small else [])
+    runs = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
+    for index in range(0 if args.report else args.processes):
+        command = [sys.executable, __file__, "--worker", "--parts", args.parts]
+        command += ["--small"] if args.small else []
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             sys.stderr.write(done.stderr[-3000:])
             return 1
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.json:
+            args.json.write_text(json.dumps(runs, indent=1))
         print(f"process {index + 1}/{args.processes} done", file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=1))
     report(runs)
     return 0
 

