@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_crawl.py            # 1,000 photos, then 5,000
     .venv/bin/python benchmarks/bench_crawl.py --small    # 200, then 1,000 (a quick run)
+    .venv/bin/python benchmarks/bench_crawl.py --no-large # the comparison alone
+
+Each crawler runs twice on the smaller site (``--rounds``), in the order baseline, ours,
+ours, baseline; the ratio is of their images/s over both runs.
 
 One local server serves N photos of 50-300 KB (crops of scikit-image's sample photos),
 20 to a page, all pages linked from the index. In the same run, each crawler crawls it in
@@ -11,11 +15,16 @@ AutoThrottle, which would only measure its own start-up ramp on a loopback serve
 - ``baseline``: a Scrapy spider with ``scrapy.pipelines.images.ImagesPipeline`` (decodes,
   converts to RGB JPEG, writes files named by URL hash);
 - ``dreamcrawl``: ``crawler.run_crawl`` (validates, sha256 + pHash, near-duplicate
-  lookup, blob store with fsync, one catalog transaction per image on SQLite).
+  lookup, blob store with fsyncs, the catalog rows of each image all-or-nothing on
+  SQLite, several complete images per transaction).
 
-It prints images/s, MB/s and the crawler process's peak RSS for both, and ours again at
-the larger size to show memory stays flat. Photos beyond the first 1,000 are the same
-pixels with a unique JPEG comment, so every URL has distinct bytes.
+It prints images/s, MB/s, the CPU time the crawler process used during the crawl (all
+its threads) and its peak RSS for both, and ours again at the larger size to show
+memory stays flat. Run it in several processes and compare the median of the ratio line: both
+crawlers share each process's machine load, so the ratio is what carries over.
+
+Photos beyond the first 1,000 are the same pixels with a unique JPEG comment, so every
+URL has distinct bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -115,6 +123,16 @@ def build_site(count: int, bodies: list[bytes]) -> LocalSite:
 # -- the baseline, run as a child process -------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """The process's own peak RSS (VmHWM), as crawler.run reports it for ours: Linux's
+    ru_maxrss would carry over this benchmark's own size into the child."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def baseline_child(start_url: str, store: str) -> None:
     import scrapy
     from scrapy.crawler import CrawlerProcess
@@ -129,7 +147,7 @@ def baseline_child(start_url: str, store: str) -> None:
                 yield {"image_urls": urls}
             yield from response.follow_all(css="a::attr(href)")
 
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     process = CrawlerProcess(
         {
             **SETTINGS,
@@ -148,9 +166,10 @@ def baseline_child(start_url: str, store: str) -> None:
         json.dumps(
             {
                 "seconds": time.monotonic() - started,
+                "cpu": time.process_time() - cpu_started,
                 "images": stats.get("file_status_count/downloaded", 0),
                 "bytes": stats.get("downloader/response_bytes", 0),
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
             }
         )
     )
@@ -189,6 +208,7 @@ def run_ours(start_url: str) -> dict:
     return {
         "seconds": process["seconds"],
         "wall": wall,
+        "cpu": process["cpu_seconds"],
         "images": result.counts["new_images"],
         "bytes": process["bytes_downloaded"],
         "peak_rss_mb": process["peak_rss_mb"],
@@ -196,12 +216,18 @@ def run_ours(start_url: str) -> dict:
     }
 
 
+def rate(results: list[dict]) -> float:
+    """Images per second over several runs (their images over their seconds)."""
+    return sum(r["images"] for r in results) / sum(r["seconds"] for r in results)
+
+
 def report(name: str, count: int, r: dict) -> str:
     rate = r["images"] / r["seconds"]
     line = (
         f"{name:10s} {count:6d} photos: {r['images']:6d} stored in {r['seconds']:6.1f} s "
         f"(wall {r['wall']:5.1f} s)  {rate:6.1f} images/s  "
-        f"{r['bytes'] / 1e6 / r['seconds']:5.1f} MB/s  peak RSS {r['peak_rss_mb']:5.0f} MB"
+        f"{r['bytes'] / 1e6 / r['seconds']:5.1f} MB/s  CPU {r['cpu']:5.1f} s  "
+        f"peak RSS {r['peak_rss_mb']:5.0f} MB"
     )
     print(line, flush=True)
     return line
@@ -210,6 +236,10 @@ def report(name: str, count: int, r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="200 then 1,000 photos")
+    parser.add_argument("--no-large", action="store_true", help="skip the memory run")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each crawler, in ABBA order (2)"
+    )
     parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_child:
@@ -220,13 +250,23 @@ def main() -> None:
     sizes_kb = sorted(len(b) / 1024 for b in bodies)
     print(f"photos: {len(bodies)} unique, {sizes_kb[0]:.0f}-{sizes_kb[-1]:.0f} KiB, "
           f"median {sizes_kb[len(sizes_kb) // 2]:.0f} KB; {os.cpu_count()} CPUs")  # fmt: skip
+    runs: dict[str, list[dict]] = {"baseline": [], "dreamcrawl": []}
     with serve(build_site(sizes[0], bodies)) as site:
-        base = run_baseline(site.url("/"))
-        report("baseline", sizes[0], base)
-        ours = run_ours(site.url("/"))
-        report("dreamcrawl", sizes[0], ours)
-    ratio = (ours["images"] / ours["seconds"]) / (base["images"] / base["seconds"])
-    print(f"dreamcrawl / baseline images/s: {ratio:.2f}x")
+        for n in range(args.rounds):
+            # ABBA: alternate which crawler goes first, so that a machine load that
+            # rises or falls during the run weighs on both alike.
+            order = ("baseline", "dreamcrawl") if n % 2 == 0 else ("dreamcrawl", "baseline")
+            for name in order:
+                result = (run_baseline if name == "baseline" else run_ours)(site.url("/"))
+                report(name, sizes[0], result)
+                runs[name].append(result)
+    rates = {name: rate(results) for name, results in runs.items()}
+    print(f"dreamcrawl / baseline images/s: {rates['dreamcrawl'] / rates['baseline']:.2f}x "
+          f"({rates['dreamcrawl']:.1f} / {rates['baseline']:.1f}, "
+          f"over {args.rounds} run(s) each)", flush=True)  # fmt: skip
+    ours = runs["dreamcrawl"][-1]
+    if args.no_large:
+        return
     with serve(build_site(sizes[1], bodies)) as site:
         large = run_ours(site.url("/"))
         report("dreamcrawl", sizes[1], large)

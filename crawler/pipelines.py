@@ -4,27 +4,34 @@
 row, and validates, hashes and stores an :class:`~crawler.items.ImageItem` (blob plus
 image and sighting rows, or a rejection) through :class:`crawler.store.CatalogWriter`.
 
-The work runs on worker threads (Pillow and hashlib release the GIL), so decoding and
-catalog writes overlap with downloads. Counters go to the crawl stats as
-``dreamcrawl/<outcome>`` and ``dreamcrawl/rejected/<reason>``.
+Validation, hashing and blob writes run on a pool of worker threads (Pillow's decoder,
+hashlib and fsync release the GIL), and the catalog rows on the writer's one commit
+thread, which commits the rows of every URL that is ready in one transaction. The
+reactor thread only hands items over, so downloads go on meanwhile. Counters go to the
+crawl stats as ``dreamcrawl/<outcome>`` and ``dreamcrawl/rejected/<reason>``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy.exceptions import NotConfigured
 
 from crawler import reasons
 from crawler.items import ImageItem, RejectedItem
-from crawler.store import Candidate, CatalogWriter, Outcome
+from crawler.store import Candidate, CatalogWriter, Outcome, Pending
 from crawler.validate import Limits
 from pipeline.config import Settings
 from pipeline.log import get_logger
 from storage.db import open_catalog
 
 log = get_logger("crawler.pipelines")
+# Threads that validate and store blobs: each image holds one for about 1-2 ms of
+# decoding (GIL released) and one or two fsyncs, so a few more than the CPUs keep the
+# disk and the cores busy while the reactor downloads.
+WORKER_THREADS = 6
 
 
 def limits_from(settings: Any) -> Limits:
@@ -64,15 +71,16 @@ class CatalogPipeline:
             near_duplicate_distance=settings.getint("DREAMCRAWL_NEAR_DUPLICATE_DISTANCE"),
             near_duplicates=settings.get("DREAMCRAWL_NEAR_DUPLICATES"),
         )
+        self.workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="dreamcrawl-validate")
 
     def close_spider(self) -> None:
+        self.workers.shutdown()
         self.writer.close()
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, RejectedItem):
-            await asyncio.to_thread(
-                self.writer.record_rejection, item.url, item.page_url, item.reason, item.detail
-            )
+            candidate = Candidate(url=item.url, page_url=item.page_url, source="")
+            await self._commit(self.writer.rejection(candidate, item.reason, item.detail))
             self._count(Outcome("rejected", item.reason))
             return item
         if not isinstance(item, ImageItem):
@@ -88,10 +96,23 @@ class CatalogPipeline:
             attribution=item.attribution,
         )
         body, item.body = item.body, b""  # the bytes are not needed after this point
-        outcome = await asyncio.to_thread(self._store, candidate, body)
+        loop = asyncio.get_running_loop()
+        try:
+            queued = await loop.run_in_executor(
+                self.workers, self.writer.queue_image, candidate, body
+            )
+            outcome = await asyncio.wrap_future(queued)
+        except Exception as exc:  # a catalog failure must still leave a row if it can
+            log.exception("could not store %s", candidate.url)
+            detail = f"{type(exc).__name__}: {exc}"
+            outcome = await self._commit(self.writer.rejection(candidate, reasons.ERROR, detail))
         item.outcome = outcome.kind
         self._count(outcome, len(body))
         return item
+
+    async def _commit(self, pending: Pending) -> Outcome:
+        """Queue the rows for the writer thread; wait (without a thread) for the commit."""
+        return await asyncio.wrap_future(self.writer.submit(pending))
 
     def _count(self, outcome: Outcome, size: int = 0) -> None:
         self.stats.inc_value(f"dreamcrawl/{outcome.kind}")
@@ -99,12 +120,3 @@ class CatalogPipeline:
             self.stats.inc_value(f"dreamcrawl/rejected/{outcome.reason}")
         else:
             self.stats.inc_value("dreamcrawl/bytes_stored", size)
-
-    def _store(self, candidate: Candidate, body: bytes) -> Outcome:
-        try:
-            return self.writer.record_image(candidate, body)
-        except Exception as exc:  # a catalog failure must still leave a row if it can
-            log.exception("could not store %s", candidate.url)
-            detail = f"{type(exc).__name__}: {exc}"
-            self.writer.record_rejection(candidate.url, candidate.page_url, reasons.ERROR, detail)
-            return Outcome("rejected", reasons.ERROR)

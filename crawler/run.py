@@ -27,6 +27,22 @@ from storage.models import CrawlRun, CrawlStatus, utcnow
 SITE = "site"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MiB.
+
+    Linux's ``ru_maxrss`` survives ``exec``: a child started from a large parent would
+    report the parent's size. ``VmHWM`` belongs to the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def scrapy_settings(run: CrawlRun, settings: Settings) -> ScrapySettings:
     """crawler.settings, then the run's options, then its ``-s NAME=value`` overrides."""
     config = run.settings or {}
@@ -49,7 +65,7 @@ def scrapy_settings(run: CrawlRun, settings: Settings) -> ScrapySettings:
 
 def crawl(catalog: Catalog, run_id: int) -> str:
     """Run the crawl of ``run_id`` to its end; return its final status."""
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is None:
@@ -98,7 +114,8 @@ def crawl(catalog: Catalog, run_id: int) -> str:
         ),
         "not_considered": sum(c.stats.get_value("dreamcrawl/not_considered", 0) for c in crawlers),
         "seconds": round(time.monotonic() - started, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "finish_reasons": reasons,
     }
     with catalog.session() as session:

@@ -82,6 +82,10 @@ DREAMCRAWL_COMMONS_MEDIA_DOMAINS = ["upload.wikimedia.org"]
 ITEM_PIPELINES = {
     "crawler.pipelines.CatalogPipeline": 300,
 }
+# Items of one response processed at once. Scrapy (2.13 and later) starts this many
+# asyncio tasks for every response's output; an image response has one item, a page a
+# few dozen requests and rejections, so its default of 100 only costs reactor time.
+CONCURRENT_ITEMS = 8
 DOWNLOADER_MIDDLEWARES = {
     # Ours replaces Scrapy's offsite filter: it records a rejection instead of dropping.
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,

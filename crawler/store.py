@@ -1,4 +1,4 @@
-"""Write validated images and rejections to the catalog, one transaction per URL.
+"""Write validated images and rejections to the catalog, each URL all-or-nothing.
 
 :class:`CatalogWriter` is shared by the crawl pipelines and ``dreamcrawl import``:
 
@@ -6,9 +6,11 @@
   ``duplicate``;
 - a perceptual near-duplicate (pHash within DREAMCRAWL_NEAR_DUPLICATE_DISTANCE bits) is
   kept and flagged, or rejected, as configured;
-- the blob is written first, then the rows commit together. A blob whose rows never
-  committed (the process was killed in between) is listed in the run's journal and
-  removed when the run resumes, so a killed crawl leaves no orphan behind.
+- the blob is written first (file and folder entry durable), then the URL's rows commit
+  together, in a transaction that may also hold other URLs' complete rows (one writer
+  thread commits what has queued up; see :class:`CatalogWriter`). A blob whose rows
+  never committed (the process was killed in between) is listed in the run's journal
+  and removed when the run resumes, so a killed crawl leaves no orphan behind.
 
 Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a no-op.
 """
@@ -16,6 +18,7 @@ Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a n
 from __future__ import annotations
 
 import contextlib
+import queue
 import shutil
 import threading
 from concurrent.futures import Future
@@ -30,10 +33,13 @@ from sqlalchemy.orm import Session
 
 from crawler import reasons
 from crawler.validate import Limits, Rejected, inspect_image
+from pipeline.log import get_logger
 from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
-from storage.records import ImageFacts, upsert_image
+from storage.records import ImageFacts
+
+log = get_logger("crawler.store")
 
 KEEP = "keep"
 SKIP = "skip"
@@ -167,8 +173,35 @@ class Outcome:
     image_id: int | None = None
 
 
+@dataclass
+class Pending:
+    """One URL's rows, ready to commit: an image (validated, its blob stored) or a
+    rejection. :meth:`CatalogWriter.submit` queues it for the writer thread."""
+
+    candidate: Candidate
+    facts: ImageFacts | None = None  # None: a rejection
+    near: int | None = None
+    token: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+    inserted: bool = False  # a rejection row was new (False: the URL was already ended)
+    created: bool = False  # the image row was new (False: an exact duplicate)
+
+
 class CatalogWriter:
-    """Turns candidates into catalog rows for one crawl run."""
+    """Turns candidates into catalog rows for one crawl run.
+
+    The work is split in two. :meth:`prepare`, called from any number of threads,
+    validates and hashes the bytes and writes a new image's blob (its file fsynced,
+    linked into ``objects/``). :meth:`submit` hands the result to one writer thread,
+    which commits whatever has queued up (up to ``MAX_BATCH`` URLs) in one transaction,
+    after one fsync per blob folder of the batch: a row never commits before its blob
+    and its directory entry are durable. Every URL's rows are complete in the batch, so
+    each URL is still all-or-nothing; if a batch fails, its URLs are retried one
+    transaction each, so that one bad row cannot take the others with it.
+    """
+
+    MAX_BATCH = 64
 
     def __init__(
         self,
@@ -194,109 +227,259 @@ class CatalogWriter:
         self._journal = open(self.run_dir / JOURNAL, "a")  # noqa: SIM115 (closed in close())
         with catalog.session() as session:
             self.index.load(session)
+        self._queue: queue.SimpleQueue[tuple[Pending, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._commit_loop, name="dreamcrawl-catalog-writer", daemon=True
+        )
+        self._thread.start()
 
     def close(self) -> None:
-        """Close the journal and sweep: a finished writer leaves no scratch or orphan."""
+        """Commit what is queued, close the journal and sweep: no scratch, no orphan."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self._journal.close()
         recover_run(self.catalog, self.run_id)
 
-    # -- writing ------------------------------------------------------------------
+    # -- the synchronous interface (``dreamcrawl import``, tests) ---------------------
 
     def record_rejection(
         self, url: str, page_url: str | None, reason: str, detail: str | None = None
     ) -> bool:
         """Insert a rejection row; False if this run already recorded the URL."""
-        with self.catalog.session() as session:
-            return self._reject(session, url, page_url, reason, detail)
-
-    def _reject(
-        self, session: Session, url: str, page_url: str | None, reason: str, detail: str | None
-    ) -> bool:
-        stmt = (
-            _insert(session, Rejection.__table__)
-            .values(
-                crawl_run_id=self.run_id,
-                url=url,
-                page_url=page_url,
-                reason=reason,
-                detail=(detail or "")[:2000] or None,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["crawl_run_id", "url"])
-        )
-        return bool(session.execute(stmt).rowcount)
+        pending = self.rejection(Candidate(url, page_url, ""), reason, detail)
+        self.submit(pending).result()
+        return pending.inserted
 
     def record_image(self, candidate: Candidate, source: bytes | Path) -> Outcome:
         """Validate ``source`` and write the image, its sighting, or a rejection."""
+        return self.queue_image(candidate, source).result()
+
+    def queue_image(self, candidate: Candidate, source: bytes | Path) -> Future[Outcome]:
+        """:meth:`prepare` then :meth:`submit`, in the calling thread; the future is the
+        outcome once the rows have committed. Once prepared, an image is always queued,
+        so its near-duplicate claim is always settled, whoever waits for the result."""
+        return self.submit(self.prepare(candidate, source))
+
+    # -- preparing (any thread) ---------------------------------------------------
+
+    @staticmethod
+    def rejection(candidate: Candidate, reason: str, detail: str | None = None) -> Pending:
+        return Pending(candidate, reason=reason, detail=detail)
+
+    def prepare(self, candidate: Candidate, source: bytes | Path) -> Pending:
+        """Validate and hash ``source`` and store its blob if it is new.
+
+        A near-duplicate claim taken here is settled when the rows commit (or fail).
+        """
         try:
             facts = inspect_image(source, self.limits)
         except Rejected as rejected:
-            self.record_rejection(
-                candidate.url, candidate.page_url, rejected.reason, rejected.detail
-            )
-            return Outcome("rejected", rejected.reason)
-        try:
-            return self._write(candidate, source, facts)
-        except Rejected as rejected:
-            self.record_rejection(
-                candidate.url, candidate.page_url, rejected.reason, rejected.detail
-            )
-            return Outcome("rejected", rejected.reason)
-
-    def _write(self, candidate: Candidate, source: bytes | Path, facts: ImageFacts) -> Outcome:
+            return self.rejection(candidate, rejected.reason, rejected.detail)
         known = self.catalog.blobs.exists(facts.sha256)  # an exact duplicate, most likely
         near, token = None, None
         if not known and facts.phash is not None and self.near_duplicate_distance >= 0:
             near, token = self.index.claim(facts.phash, self.near_duplicate_distance)
-        image_id = None
         try:
             if near is not None and self.near_duplicates == SKIP:
                 detail = f"perceptually close to image #{near}"
-                self.record_rejection(
-                    candidate.url, candidate.page_url, reasons.NEAR_DUPLICATE, detail
-                )
-                return Outcome("rejected", reasons.NEAR_DUPLICATE, image_id=near)
+                pending = self.rejection(candidate, reasons.NEAR_DUPLICATE, detail)
+                pending.near, pending.token = near, token
+                return pending
             if not known:
-                # Outside the transaction: the fsyncs of several writers overlap, and
-                # SQLite's single write lock is held only for the rows.
+                # Outside any transaction: the writers' file fsyncs overlap, and the
+                # folder fsync waits for the batch (see the class docstring).
                 self._store_blob(facts, source)
+        except Rejected as rejected:
+            self.index.settle(token, None)
+            return self.rejection(candidate, rejected.reason, rejected.detail)
+        except BaseException:
+            self.index.settle(token, None)
+            raise
+        return Pending(candidate, facts=facts, near=near, token=token)
+
+    def submit(self, pending: Pending) -> Future[Outcome]:
+        """Queue ``pending`` for the writer thread; the future is its outcome once its
+        rows have committed (or the exception that stopped them)."""
+        future: Future[Outcome] = Future()
+        if not self._thread.is_alive():
+            self._settle(pending, None)
+            future.set_exception(RuntimeError("the catalog writer is closed"))
+            return future
+        self._queue.put((pending, future))
+        return future
+
+    # -- committing (the writer thread) ---------------------------------------------
+
+    def _commit_loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Pending, Future[Outcome]]]) -> None:
+        try:
+            # Every image of the batch, new or an exact duplicate whose writer may not
+            # have committed yet: its folder entry must be durable before our row is.
+            self.blobs.sync_dirs(p.facts.sha256 for p, _ in batch if p.facts is not None)
             with self.catalog.session() as session:
-                image_id, created = upsert_image(session, facts, near_duplicate_of_id=near)
-                near = near if created else None
-                self._sight(
-                    session, image_id, candidate, duplicate=not created,
+                outcomes = self._rows(session, [pending for pending, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("a batch of %d catalog writes failed (%s); retrying one by one",
+                            len(batch), exc)  # fmt: skip
+                for one in batch:
+                    self._commit([one])
+                return
+            pending, future = batch[0]
+            self._settle(pending, None)
+            future.set_exception(exc)
+            return
+        for (pending, future), outcome in zip(batch, outcomes, strict=True):
+            self._settle(pending, outcome.image_id if pending.facts is not None else None)
+            future.set_result(outcome)
+
+    def _settle(self, pending: Pending, image_id: int | None) -> None:
+        """End the pending URL's near-duplicate claim (and index its new image)."""
+        facts = pending.facts
+        new = image_id is not None and pending.created
+        if new and facts and facts.phash and pending.token is None:
+            self.index.add(image_id, facts.phash)  # type: ignore[arg-type]
+        self.index.settle(pending.token, image_id)
+
+    def _rows(self, session: Session, batch: list[Pending]) -> list[Outcome]:
+        """Write the rows of ``batch`` in ``session``: a few statements for the batch
+        (SQLAlchemy compiles ON CONFLICT inserts anew each time, so one per row would
+        cost more than the rows themselves)."""
+        images = [p for p in batch if p.facts is not None]
+        ids, created = self._upsert_images(session, images)
+        sightings, outcomes = [], []
+        for pending in batch:
+            candidate = pending.candidate
+            if pending.facts is None:
+                assert pending.reason is not None
+                outcomes.append(Outcome("rejected", pending.reason, image_id=pending.near))
+                continue
+            image_id = ids[pending.facts.sha256]
+            pending.created = id(pending) in created
+            near = pending.near if pending.created else None
+            sightings.append(
+                self._sighting(
+                    image_id,
+                    candidate,
+                    duplicate=not pending.created,
                     near_duplicate=near is not None,
-                )  # fmt: skip
-            if created and facts.phash and token is None:
-                self.index.add(image_id, facts.phash)
-        finally:
-            self.index.settle(token, image_id)
-        if not created:
-            return Outcome("duplicate", image_id=image_id)
-        return Outcome("near-duplicate" if near is not None else "image", image_id=image_id)
+                )
+            )
+            if not pending.created:
+                outcomes.append(Outcome("duplicate", image_id=image_id))
+            else:
+                kind = "near-duplicate" if near is not None else "image"
+                outcomes.append(Outcome(kind, image_id=image_id))
+        if sightings:
+            stmt = _insert(session, Sighting.__table__).on_conflict_do_nothing(
+                index_elements=["crawl_run_id", "url"]
+            )
+            session.execute(stmt, sightings)
+        rejections = [p for p in batch if p.facts is None]
+        if rejections:
+            inserted = self._insert_rejections(session, rejections)
+            for pending in rejections:
+                pending.inserted = pending.candidate.url in inserted
+        return outcomes
+
+    def _upsert_images(
+        self, session: Session, images: list[Pending]
+    ) -> tuple[dict[str, int], set[int]]:
+        """The batch form of :func:`storage.records.upsert_image`: insert each sha256 not
+        yet known; return every image's id by sha256, and which pendings (by ``id()``)
+        created their row (the first of the batch to bring a new sha256)."""
+        rows: dict[str, dict[str, Any]] = {}
+        firsts: dict[str, int] = {}
+        for pending in images:
+            facts = pending.facts
+            assert facts is not None
+            if facts.sha256 in rows:
+                continue
+            firsts[facts.sha256] = id(pending)
+            rows[facts.sha256] = {
+                "sha256": facts.sha256,
+                "phash": facts.phash,
+                "width": facts.width,
+                "height": facts.height,
+                "format": facts.format,
+                "bytes": facts.bytes,
+                "blob_key": facts.blob_key,
+                "near_duplicate_of_id": pending.near,
+            }
+        if not rows:
+            return {}, set()
+        table = Image.__table__
+        stmt = (
+            _insert(session, table)
+            .on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(table.c.sha256, table.c.id)
+        )
+        # RETURNING yields only the rows this statement inserted: a sha256 another
+        # writer committed first is looked up instead, and its URLs are duplicates.
+        ids = {sha: int(i) for sha, i in session.execute(stmt, list(rows.values()))}
+        created = {firsts[sha] for sha in ids}
+        missing = [sha for sha in rows if sha not in ids]
+        if missing:
+            known = select(Image.sha256, Image.id).where(Image.sha256.in_(missing))
+            ids.update((sha, int(i)) for sha, i in session.execute(known))
+        return ids, created
+
+    def _insert_rejections(self, session: Session, batch: list[Pending]) -> set[str]:
+        """Insert the rejection rows of ``batch``; return the URLs that were new."""
+        now = utcnow()
+        rows = [
+            {
+                "crawl_run_id": self.run_id,
+                "url": p.candidate.url,
+                "page_url": p.candidate.page_url,
+                "reason": p.reason,
+                "detail": (p.detail or "")[:2000] or None,
+                "created_at": now,
+            }
+            for p in batch
+        ]
+        table = Rejection.__table__
+        stmt = (
+            _insert(session, table)
+            .on_conflict_do_nothing(index_elements=["crawl_run_id", "url"])
+            .returning(table.c.url)
+        )
+        return set(session.scalars(stmt, rows))
 
     def _store_blob(self, facts: ImageFacts, source: bytes | Path) -> None:
         with self._journal_lock:
             self._journal.write(facts.sha256 + "\n")
             self._journal.flush()
         key = (
-            self.blobs.put_file(source)
+            self.blobs.put_file(source, sync_dir=False)
             if isinstance(source, Path)
-            else self.blobs.put_bytes(source)
+            else self.blobs.put_bytes(source, sync_dir=False)
         )
         if key != facts.sha256:  # the file changed between validation and copy
             raise Rejected(reasons.ERROR, "file changed while it was being imported")
 
-    def _sight(
-        self,
-        session: Session,
-        image_id: int,
-        candidate: Candidate,
-        *,
-        duplicate: bool,
-        near_duplicate: bool = False,
-    ) -> None:
-        values: dict[str, Any] = {
+    def _sighting(
+        self, image_id: int, candidate: Candidate, *, duplicate: bool, near_duplicate: bool
+    ) -> dict[str, Any]:
+        return {
             "image_id": image_id,
             "crawl_run_id": self.run_id,
             "url": candidate.url,
@@ -311,12 +494,6 @@ class CatalogWriter:
             "attribution": candidate.attribution,
             "fetched_at": utcnow(),
         }
-        stmt = (
-            _insert(session, Sighting.__table__)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["crawl_run_id", "url"])
-        )
-        session.execute(stmt)
 
 
 # -- a run as a whole ---------------------------------------------------------------

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+
+# imagehash.phash imports scipy.fftpack on its first call: done here, at start-up, it
+# does not hold the import lock (and the GIL) while the first images wait to be hashed.
+import scipy.fftpack  # noqa: F401
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from crawler import reasons

@@ -6,6 +6,10 @@ An object's key is the sha256 of its bytes; it lives at
 if the object already exists: an object is never overwritten and never visible half
 written, whatever happens to the writer. A killed writer can only leave a temporary
 file behind, which ``catalog check --repair`` removes.
+
+The new directory entry is fsynced too, unless a writer passes ``sync_dir=False``: it
+then owes a :meth:`BlobStore.sync_dirs` call before anything refers to the key (the
+crawler does that once per batch of catalog rows).
 """
 
 from __future__ import annotations
@@ -50,21 +54,26 @@ class BlobStore:
 
     # -- writing -------------------------------------------------------------
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, *, sync_dir: bool = True) -> str:
         """Store ``data``; return its key. Storing the same bytes twice is a no-op."""
-        return self.put_chunks([data])
+        return self.put_chunks([data], sync_dir=sync_dir)
 
-    def put_file(self, source: Path | str) -> str:
+    def put_file(self, source: Path | str, *, sync_dir: bool = True) -> str:
         """Store a copy of the file at ``source``; return its key."""
         with open(source, "rb") as fh:
-            return self.put_stream(fh)
+            return self.put_stream(fh, sync_dir=sync_dir)
 
-    def put_stream(self, stream: BinaryIO) -> str:
+    def put_stream(self, stream: BinaryIO, *, sync_dir: bool = True) -> str:
         """Store everything read from ``stream``; return its key."""
-        return self.put_chunks(iter(lambda: stream.read(CHUNK), b""))
+        return self.put_chunks(iter(lambda: stream.read(CHUNK), b""), sync_dir=sync_dir)
 
-    def put_chunks(self, chunks: Iterable[bytes]) -> str:
-        """Store the concatenation of ``chunks`` atomically; return its key."""
+    def put_chunks(self, chunks: Iterable[bytes], *, sync_dir: bool = True) -> str:
+        """Store the concatenation of ``chunks`` atomically; return its key.
+
+        The object's bytes are always durable before it becomes visible. With
+        ``sync_dir=False`` its directory entry is not yet: call :meth:`sync_dirs` with
+        the key before recording it anywhere that must survive a power cut.
+        """
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-", suffix=".part")
@@ -77,12 +86,12 @@ class BlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             key = digest.hexdigest()
-            self._publish(tmp, key)
+            self._publish(tmp, key, sync_dir=sync_dir)
             return key
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _publish(self, tmp: Path, key: str) -> None:
+    def _publish(self, tmp: Path, key: str, *, sync_dir: bool = True) -> None:
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -90,7 +99,13 @@ class BlobStore:
         except FileExistsError:
             return  # same content is already stored: objects are never overwritten
         os.chmod(final, 0o444)
-        _fsync_dir(final.parent)
+        if sync_dir:
+            _fsync_dir(final.parent)
+
+    def sync_dirs(self, keys: Iterable[str]) -> None:
+        """Make the directory entries of ``keys`` durable: one fsync per folder."""
+        for folder in sorted({self.path(key).parent for key in keys}):
+            _fsync_dir(folder)
 
     # -- reading -------------------------------------------------------------
 

@@ -85,3 +85,14 @@ def test_truncated_png_is_rejected() -> None:
     with pytest.raises(Rejected) as truncated:
         inspect_image(buf.getvalue()[:-200], Limits())
     assert truncated.value.reason == "truncated"
+
+
+def test_truncated_jpeg_is_rejected_though_decoded_at_reduced_scale() -> None:
+    # The pHash only needs 32x32 pixels, so a JPEG is decoded at 1/8 scale (draft); the
+    # entropy-coded data is still read to its end, which is what catches truncation.
+    whole = encode(photo("astronaut", 1024), quality=92)
+    assert inspect_image(whole, Limits()).width == 1024
+    for cut in (0.3, 0.6, 0.95):
+        with pytest.raises(Rejected) as truncated:
+            inspect_image(whole[: int(len(whole) * cut)], Limits())
+        assert truncated.value.reason == "truncated"
