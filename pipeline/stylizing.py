@@ -42,10 +42,17 @@ class DreamOverrides:
     step_size: float | None = None
     tile: int | None = None
     seed: int | None = None
+    class_index: int | None = None
+    start: str | None = None
+    precision: str | None = None
 
 
 def build_config(preset: str, overrides: DreamOverrides | None = None) -> Any:
-    """The validated DreamConfig for ``preset`` with ``overrides`` applied."""
+    """The validated DreamConfig for ``preset`` with ``overrides`` applied.
+
+    One place turns user flags into parameters, so ``dreamcrawl dream``, ``stylize``,
+    ``run`` and the flows agree on what a set of flags means.
+    """
     from stylize import get_preset, parse_channel, parse_layers
 
     config = get_preset(preset)
@@ -57,12 +64,21 @@ def build_config(preset: str, overrides: DreamOverrides | None = None) -> Any:
         changes["channel"] = None
     if overrides.channel:
         layer, channel = parse_channel(overrides.channel)
+        if overrides.layers and [name for name, _ in changes["layers"]] != [layer]:
+            raise UserError("--channel names its own layer; drop --layers or make them agree")
         changes["layers"] = ((layer, 1.0),)
         changes["channel"] = channel
+    if overrides.class_index is not None:
+        changes["class_index"] = overrides.class_index
+    elif overrides.layers or overrides.channel:
+        changes["class_index"] = None
     for name in ("octaves", "octave_scale", "steps", "step_size", "tile", "seed"):
         value = getattr(overrides, name)
         if value is not None:
             changes[name] = value
+    for name in ("start", "precision"):
+        if getattr(overrides, name):
+            changes[name] = getattr(overrides, name)
     return dataclasses.replace(config, **changes).validate()
 
 

@@ -5,6 +5,8 @@
 - ``pg_admin_url``: one real PostgreSQL server for the session (tests/pg_server.py).
 - ``db_url``: parametrized over SQLite and PostgreSQL; a test that takes it runs on both.
 - ``catalog``: an opened, migrated catalog on ``db_url``'s database.
+- ``converted_weights`` / ``engine`` (tests/weights_fixture.py) and ``prefect_server``
+  (tests/prefect_fixture.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from storage.db import Catalog, dispose_engines, open_catalog
 from tests.pg_server import create_database, postgres_server
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Session fixtures that modules ask for by name: real converted InceptionV3 weights
+# (``converted_weights``, ``engine``) and one Prefect test server (``prefect_server``).
+pytest_plugins = ["tests.weights_fixture", "tests.prefect_fixture"]
 
 # Prefect and friends must never try to reach the internet from the tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -15,12 +15,11 @@ from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import Image, Rejection, Stylization, StylizationStatus
 from tests.conftest import REPO
-from tests.weights_fixture import converted_weights  # noqa: F401
 
 
 def test_demo_crawls_dreams_and_writes_a_gallery(
     settings: Settings,
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
     tmp_path: Path,
 ) -> None:
     env = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.weights_fixture import converted_weights, photo  # noqa: F401
+from tests.weights_fixture import photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def small_jpeg(tmp_path: Path) -> Path:
 def test_dream_writes_the_image_upright_at_full_size_and_reproducibly(
     tmp_path: Path,
     small_jpeg: Path,
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
 ) -> None:
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     args = ["--preset", "fast", "--steps", "2", "--seed", "3"]
@@ -73,7 +73,7 @@ BAD_INPUTS = {
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     case: str,
     tmp_path: Path,
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
 ) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_text("this is not a JPEG")

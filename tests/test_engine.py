@@ -13,7 +13,7 @@ from pipeline.errors import UserError
 from stylize.config import PRESETS, DreamConfig, get_preset
 from stylize.engine import TileGrid, octave_shapes, resize
 from stylize.image_io import to_array
-from tests.weights_fixture import converted_weights, engine, photo  # noqa: F401
+from tests.weights_fixture import photo
 
 MULTI = DreamConfig(layers=(("mixed3", 1.0), ("mixed5", 1.0)), octaves=1, step_size=0.01)
 CHANNEL = DreamConfig(layers=(("mixed4", 1.0),), channel=97, octaves=1, step_size=0.01)
@@ -35,7 +35,7 @@ def _high_frequency(delta: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("config", [CHANNEL, MULTI], ids=["one-channel", "two-layers"])
-def test_objective_rises_with_steps(engine, config: DreamConfig) -> None:  # noqa: F811
+def test_objective_rises_with_steps(engine, config: DreamConfig) -> None:
     image = photo("chelsea", 192)
     values = [engine.dream(image, dataclasses.replace(config, steps=n)) for n in (0, 3, 6)]
     after = [r.objective_after for r in values]
@@ -44,14 +44,14 @@ def test_objective_rises_with_steps(engine, config: DreamConfig) -> None:  # noq
     assert after[2] > 1.1 * after[0]
 
 
-def test_starting_from_noise_dreams_too(engine) -> None:  # noqa: F811
+def test_starting_from_noise_dreams_too(engine) -> None:
     config = dataclasses.replace(MULTI, start="noise", steps=6)
     result = engine.dream(photo("coffee", 160), config)
     assert result.objective_after > 1.1 * result.objective_before
     assert result.image.size == photo("coffee", 160).size
 
 
-def test_octaves_give_coarser_patterns_for_the_same_step_budget(engine) -> None:  # noqa: F811
+def test_octaves_give_coarser_patterns_for_the_same_step_budget(engine) -> None:
     """Same 24 steps: 3 octaves × 8 vs one scale × 24 (paper Fig. 19-21 vs 16-18).
 
     The octave dream has less high-frequency noise and scores higher at the coarse
@@ -74,7 +74,7 @@ def test_octaves_give_coarser_patterns_for_the_same_step_budget(engine) -> None:
     assert octave.objective_after > octave.objective_before * 1.2
 
 
-def test_tiled_and_untiled_agree(engine) -> None:  # noqa: F811
+def test_tiled_and_untiled_agree(engine) -> None:
     """2×2 tiles of 128 px vs the whole 256 px image: the dreams agree (after a light blur
     that removes the pixel-exact texture, which moves with every random roll) about as
     well as two untiled dreams with different seeds."""
@@ -101,7 +101,7 @@ def _border_ratio(delta: np.ndarray, border: int) -> float:
     return float((dx[border - 1] / np.median(dx) + dy[border - 1] / np.median(dy)) / 2)
 
 
-def test_tiled_dream_leaves_no_seam_at_tile_borders(engine) -> None:  # noqa: F811
+def test_tiled_dream_leaves_no_seam_at_tile_borders(engine) -> None:
     image = photo("astronaut", 256)
     config = dataclasses.replace(MULTI, steps=10, tile=160)
     grid = TileGrid.for_image(256, 256, config.tile)
@@ -118,7 +118,7 @@ def test_tiled_dream_leaves_no_seam_at_tile_borders(engine) -> None:  # noqa: F8
     assert _border_ratio(ours, 139) > 0.7
 
 
-def test_every_pixel_gets_a_gradient(engine) -> None:  # noqa: F811
+def test_every_pixel_gets_a_gradient(engine) -> None:
     """Unlike the TF tutorial's range(0, size, tile)[:-1], no row or column is skipped."""
     pixels = to_array(photo("coffee", 333))[0]
     config = dataclasses.replace(MULTI, tile=160)
@@ -138,7 +138,7 @@ def test_tile_split_and_join_are_inverse() -> None:
     assert np.array_equal(grid.join(tiles), image)
 
 
-def test_batching_tiles_does_not_change_the_result(engine) -> None:  # noqa: F811
+def test_batching_tiles_does_not_change_the_result(engine) -> None:
     pixels = to_array(photo("chelsea", 256))[0]
     config = dataclasses.replace(MULTI, tile=160)
     together = engine.tiled_gradient(pixels, config)
@@ -151,7 +151,7 @@ def test_batching_tiles_does_not_change_the_result(engine) -> None:  # noqa: F81
     assert np.allclose(together, alone, rtol=1e-4, atol=1e-6 * np.abs(together).max())
 
 
-def test_same_seed_same_pixels_and_no_retracing(engine) -> None:  # noqa: F811
+def test_same_seed_same_pixels_and_no_retracing(engine) -> None:
     config = dataclasses.replace(get_preset("fast"), steps=2)
     first = engine.dream(photo("coffee", 200), config)
     traces = engine.trace_count()
@@ -165,7 +165,7 @@ def test_same_seed_same_pixels_and_no_retracing(engine) -> None:  # noqa: F811
     assert other_size.image.size == (300, 200)
 
 
-def test_result_keeps_size_mode_and_alpha(engine) -> None:  # noqa: F811
+def test_result_keeps_size_mode_and_alpha(engine) -> None:
     rgba = photo("chelsea", 150).convert("RGBA")
     alpha = np.tile(np.linspace(0, 255, 150, dtype=np.uint8), (rgba.height, 1))
     rgba.putalpha(Image.fromarray(alpha, "L"))
@@ -180,7 +180,7 @@ def test_result_keeps_size_mode_and_alpha(engine) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_reduced_precision_stays_close_to_fp32(engine, precision: str) -> None:  # noqa: F811
+def test_reduced_precision_stays_close_to_fp32(engine, precision: str) -> None:
     image = photo("coffee", 160)
     config = dataclasses.replace(MULTI, steps=4)
     low_config = dataclasses.replace(config, precision=precision)
@@ -193,7 +193,7 @@ def test_reduced_precision_stays_close_to_fp32(engine, precision: str) -> None: 
     assert np.abs(_delta(reduced, image) - _delta(reference, image)).mean() < 0.02
 
 
-def test_class_objective_needs_a_classifier(engine) -> None:  # noqa: F811
+def test_class_objective_needs_a_classifier(engine) -> None:
     config = dataclasses.replace(MULTI, class_index=207, steps=1)
     with pytest.raises(UserError, match="classifier"):
         engine.dream(photo("coffee", 160), config)

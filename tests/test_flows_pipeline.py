@@ -12,15 +12,13 @@ from pipeline.demo_site import serve_demo_site
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting, Stylization, StylizationStatus
-from tests.prefect_fixture import prefect_server  # noqa: F401
-from tests.weights_fixture import converted_weights  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def test_pipeline_crawls_then_dreams_what_it_found(
     settings: Settings,
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flows.flows import pipeline_flow

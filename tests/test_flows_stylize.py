@@ -17,8 +17,6 @@ from storage import jobs
 from storage.db import Catalog, open_catalog
 from storage.models import Stylization, StylizationStatus
 from tests.helpers import add_image, photo_bytes
-from tests.prefect_fixture import prefect_server  # noqa: F401
-from tests.weights_fixture import converted_weights  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -26,7 +24,7 @@ FAST = {"presets": ["fast"], "steps": 2}
 
 
 @pytest.fixture
-def dream_env(settings: Settings, converted_weights: Path, monkeypatch) -> Catalog:  # noqa: F811
+def dream_env(settings: Settings, converted_weights: Path, monkeypatch) -> Catalog:
     monkeypatch.setenv("DREAMCRAWL_WEIGHTS", str(converted_weights))
     catalog = open_catalog(settings)
     for name in ("chelsea", "coffee"):

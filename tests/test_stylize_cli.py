@@ -11,12 +11,11 @@ from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import Stylization, StylizationStatus
 from tests.helpers import add_image, dreamcrawl, photo_bytes
-from tests.weights_fixture import converted_weights  # noqa: F401
 
 
 def test_stylize_command_dreams_the_catalog(
     settings: Settings,
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
     tmp_path: Path,
 ) -> None:
     catalog = open_catalog(settings)

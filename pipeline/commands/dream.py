@@ -7,7 +7,6 @@ stderr and nothing written at OUT (the result goes to a temporary file, then ren
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from typing import Any
 
@@ -59,31 +58,23 @@ def register(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace):
     """The preset with the command line's overrides applied, validated."""
-    from pipeline.errors import UserError
-    from stylize.config import get_preset, parse_channel, parse_layers
+    from pipeline.stylizing import DreamOverrides
+    from pipeline.stylizing import build_config as configure
 
-    config = get_preset(args.preset)
-    changes: dict[str, Any] = {}
-    if args.layers:
-        changes["layers"] = parse_layers(args.layers)
-        changes["channel"] = None
-    if args.channel:
-        name, channel = parse_channel(args.channel)
-        if args.layers and [n for n, _ in changes["layers"]] != [name]:
-            raise UserError("--channel names its own layer; drop --layers or make them agree")
-        changes["layers"], changes["channel"] = ((name, 1.0),), channel
-    if args.class_index is not None:
-        changes["class_index"] = args.class_index
-    elif args.layers or args.channel:
-        changes["class_index"] = None
-    for flag in ("octaves", "octave_scale", "steps", "step_size", "tile", "seed"):
-        value = getattr(args, flag)
-        if value is not None:
-            changes[flag] = value
-    for flag in ("start", "precision"):
-        if getattr(args, flag):
-            changes[flag] = getattr(args, flag)
-    return dataclasses.replace(config, **changes).validate()
+    overrides = DreamOverrides(
+        layers=args.layers,
+        channel=args.channel,
+        octaves=args.octaves,
+        octave_scale=args.octave_scale,
+        steps=args.steps,
+        step_size=args.step_size,
+        tile=args.tile,
+        seed=args.seed,
+        class_index=args.class_index,
+        start=args.start,
+        precision=args.precision,
+    )
+    return configure(args.preset, overrides)
 
 
 def run(args: argparse.Namespace) -> int:
