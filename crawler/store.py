@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crawler import reasons
@@ -37,20 +36,13 @@ from pipeline.log import get_logger
 from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
-from storage.records import ImageFacts
+from storage.records import ImageFacts, dialect_insert
 
 log = get_logger("crawler.store")
 
 KEEP = "keep"
 SKIP = "skip"
 JOURNAL = "blobs.journal"
-
-
-def _insert(session: Session, table: Any) -> Any:
-    """An INSERT that supports ON CONFLICT on the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 class RunBlobStore(BlobStore):
@@ -389,7 +381,7 @@ class CatalogWriter:
                 kind = "near-duplicate" if near is not None else "image"
                 outcomes.append(Outcome(kind, image_id=image_id))
         if sightings:
-            stmt = _insert(session, Sighting.__table__).on_conflict_do_nothing(
+            stmt = dialect_insert(session, Sighting.__table__).on_conflict_do_nothing(
                 index_elements=["crawl_run_id", "url"]
             )
             session.execute(stmt, sightings)
@@ -414,21 +406,12 @@ class CatalogWriter:
             if facts.sha256 in rows:
                 continue
             firsts[facts.sha256] = id(pending)
-            rows[facts.sha256] = {
-                "sha256": facts.sha256,
-                "phash": facts.phash,
-                "width": facts.width,
-                "height": facts.height,
-                "format": facts.format,
-                "bytes": facts.bytes,
-                "blob_key": facts.blob_key,
-                "near_duplicate_of_id": pending.near,
-            }
+            rows[facts.sha256] = facts.image_row(pending.near)
         if not rows:
             return {}, set()
         table = Image.__table__
         stmt = (
-            _insert(session, table)
+            dialect_insert(session, table)
             .on_conflict_do_nothing(index_elements=["sha256"])
             .returning(table.c.sha256, table.c.id)
         )
@@ -458,7 +441,7 @@ class CatalogWriter:
         ]
         table = Rejection.__table__
         stmt = (
-            _insert(session, table)
+            dialect_insert(session, table)
             .on_conflict_do_nothing(index_elements=["crawl_run_id", "url"])
             .returning(table.c.url)
         )

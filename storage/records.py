@@ -33,6 +33,19 @@ class ImageFacts:
         # The blob store is addressed by the same sha256.
         return self.sha256
 
+    def image_row(self, near_duplicate_of_id: int | None = None) -> dict[str, Any]:
+        """The ``images`` row of these facts (one place, for single and batch inserts)."""
+        return {
+            "sha256": self.sha256,
+            "phash": self.phash,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "bytes": self.bytes,
+            "blob_key": self.blob_key,
+            "near_duplicate_of_id": near_duplicate_of_id,
+        }
+
 
 def dialect_insert(session: Session, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
@@ -47,16 +60,7 @@ def upsert_image(
     session: Session, facts: ImageFacts, *, near_duplicate_of_id: int | None = None
 ) -> tuple[int, bool]:
     """Insert the image unless its sha256 is known; return (image id, created)."""
-    values = {
-        "sha256": facts.sha256,
-        "phash": facts.phash,
-        "width": facts.width,
-        "height": facts.height,
-        "format": facts.format,
-        "bytes": facts.bytes,
-        "blob_key": facts.blob_key,
-        "near_duplicate_of_id": near_duplicate_of_id,
-    }
+    values = facts.image_row(near_duplicate_of_id)
     table = Image.__table__
     stmt = (
         dialect_insert(session, table)

@@ -58,23 +58,10 @@ def register(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace):
     """The preset with the command line's overrides applied, validated."""
-    from pipeline.stylizing import DreamOverrides
+    from pipeline.commands.dream_options import overrides_from_args
     from pipeline.stylizing import build_config as configure
 
-    overrides = DreamOverrides(
-        layers=args.layers,
-        channel=args.channel,
-        octaves=args.octaves,
-        octave_scale=args.octave_scale,
-        steps=args.steps,
-        step_size=args.step_size,
-        tile=args.tile,
-        seed=args.seed,
-        class_index=args.class_index,
-        start=args.start,
-        precision=args.precision,
-    )
-    return configure(args.preset, overrides)
+    return configure(args.preset, overrides_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 DEFAULT_PRESET = "fast"
@@ -33,23 +34,22 @@ def add_dream_options(parser: argparse.ArgumentParser, multiple_presets: bool = 
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
 
 
+def overrides_from_args(args: argparse.Namespace) -> Any:
+    """The DreamOverrides the dream flags ask for (flags a command lacks count as unset)."""
+    from pipeline.stylizing import DreamOverrides
+
+    names = [f.name for f in dataclasses.fields(DreamOverrides)]
+    return DreamOverrides(**{name: getattr(args, name, None) for name in names})
+
+
 def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The flow parameters these flags ask for, validated now (bad input: exit 2 at once)."""
-    from pipeline.stylizing import DreamOverrides, build_config
+    from pipeline.stylizing import build_config
 
     presets = args.preset or [DEFAULT_PRESET]
     if isinstance(presets, str):
         presets = [presets]
-    overrides = DreamOverrides(
-        layers=args.layers,
-        channel=args.channel,
-        octaves=args.octaves,
-        octave_scale=args.octave_scale,
-        steps=args.steps,
-        step_size=args.step_size,
-        tile=args.tile,
-        seed=args.seed,
-    )
+    overrides = overrides_from_args(args)
     for preset in presets:
         build_config(preset, overrides)
     return {
