@@ -40,14 +40,13 @@ def crawl_task(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
 
     logger = get_run_logger()
     started = time.perf_counter()
-    result = crawler.run_crawl(
-        settings=settings, prefect_flow_run_id=current_flow_run_id(), **request
-    )
+    flow_run_id = current_flow_run_id()
+    result = crawler.run_crawl(settings=settings, prefect_flow_run_id=flow_run_id, **request)
     if result.status != CrawlStatus.FINISHED:
         # Crawl runs are resumable: one more try continues the same run, no duplicates.
         logger.warning("crawl run #%s ended %s; resuming it once", result.run_id, result.status)
         result = crawler.run_crawl(
-            settings=settings, resume=result.run_id, prefect_flow_run_id=current_flow_run_id()
+            settings=settings, resume=result.run_id, prefect_flow_run_id=flow_run_id
         )
     logger.info("crawl run #%s %s: %s", result.run_id, result.status, result.counts)
     if result.status != CrawlStatus.FINISHED:

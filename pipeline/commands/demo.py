@@ -22,14 +22,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--preset", default="fast", metavar="NAME", help="preset (default fast)")
     parser.add_argument(
-        "--steps", type=int, default=15, metavar="N", help="steps per octave (default 15)"
+        "--steps", type=int, metavar="N", help="steps per octave (default: the demo's 15)"
     )
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.demo import print_next_steps, run_demo
+    from pipeline.demo import DEMO_STEPS, print_next_steps, run_demo
     from pipeline.demo_site import DEMO_KEYWORDS
     from pipeline.stylizing import build_config
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         keywords=args.keyword or DEMO_KEYWORDS,
         preset=args.preset,
-        steps=args.steps,
+        steps=DEMO_STEPS if args.steps is None else args.steps,
         weights=args.weights,
     )
     print_next_steps(result)
