@@ -41,7 +41,9 @@ log = get_logger("stylize.engine")
 # Progress callback: (octave index, octave count, step done, steps per octave).
 Progress = Callable[[int, int, int, int], None]
 
-DEFAULT_MAX_BATCH_PIXELS = 4 * 512 * 512
+# Four full tiles of the default 512 px (523 px as InceptionV3 sees them, see seen_size):
+# a 1024 px octave's tiles go through the network in one call.
+DEFAULT_MAX_BATCH_PIXELS = 4 * 523 * 523
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -66,10 +68,23 @@ def seen_size(n: int) -> int:
     return n + (11 - n) % 32
 
 
+def _tile_count(size: int, tile: int) -> int:
+    """The fewest equal tiles along an axis of ``size`` px, each at most ``seen_size(tile)``."""
+    count = max(1, size // seen_size(tile))
+    while seen_size(math.ceil(size / count)) > seen_size(tile):
+        count += 1
+    return count
+
+
 @dataclass(frozen=True)
 class TileGrid:
-    """``ny × nx`` equal tiles of ``th × tw`` px covering an ``h × w`` image (see
-    :func:`seen_size`: a tile is up to 31 px larger than ``tile`` / the image)."""
+    """``ny × nx`` equal tiles of ``th × tw`` px covering an ``h × w`` image.
+
+    Tiles are sized by :func:`seen_size`, so a tile is at most ``seen_size(tile)`` px
+    (523 for the default 512) and an axis is split only when it does not fit in that:
+    a 522 px octave is one 523 px tile, not four tiles of 267 px — larger tiles keep
+    the convolutions busier, and there are fewer tile borders.
+    """
 
     h: int
     w: int
@@ -80,7 +95,7 @@ class TileGrid:
 
     @classmethod
     def for_image(cls, h: int, w: int, tile: int) -> TileGrid:
-        ny, nx = math.ceil(h / tile), math.ceil(w / tile)
+        ny, nx = _tile_count(h, tile), _tile_count(w, tile)
         return cls(h, w, ny, nx, seen_size(math.ceil(h / ny)), seen_size(math.ceil(w / nx)))
 
     def split(self, image: np.ndarray) -> np.ndarray:
