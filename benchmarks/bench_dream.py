@@ -4,7 +4,7 @@
     engine and by the baseline, their ratio, and the FLOP/s our engine achieves (FLOPs
     of the conv layers of each executed call, forward + backward to the input) as a
     fraction of a 4096² float32 matmul measured in the same process — over its
-    gradient steps (the issue's "FLOPs per step"), and over the whole dream, whose two
+    gradient steps (FLOPs per step ÷ time per step), and over the whole dream, whose two
     scoring passes and octave resizes count too.
 (b) 20 photos of mixed sizes (300–1600 px) through the same preset: images per minute,
     each side counting its model build and every tf.function trace.

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from pipeline.errors import UserError
 from stylize.config import PRESETS, DreamConfig, get_preset
-from stylize.engine import TileGrid, octave_shapes, resize
+from stylize.engine import TileGrid, octave_shapes, resize, seen_size
 from stylize.image_io import to_array
 from tests.weights_fixture import photo
 
@@ -136,6 +136,26 @@ def test_tile_split_and_join_are_inverse() -> None:
     tiles = grid.split(image)
     assert tiles.shape == (grid.ny * grid.nx, grid.th, grid.tw, 3)
     assert np.array_equal(grid.join(tiles), image)
+
+
+@pytest.mark.parametrize("size", [75, 299, 300, 522, 523, 524, 731, 1024, 1046, 1047, 1600, 4000])
+def test_tiles_are_as_few_as_fit_and_every_pixel_is_seen(size: int) -> None:
+    grid = TileGrid.for_image(size, size, 512)
+    limit = seen_size(512)  # 523
+    assert grid.th <= limit and grid.ny * grid.th >= size
+    assert (grid.th - 11) % 32 == 0
+    # One tile fewer would not fit in the limit.
+    assert grid.ny == 1 or seen_size(-(-size // (grid.ny - 1))) > limit
+
+
+def test_tile_grid_of_the_classic_octaves(engine) -> None:
+    """A 522 px octave is one 523 px tile (not 2×2 of 267); a 1024 px one is 2×2 of 523,
+    sent through the network in a single call."""
+    one = TileGrid.for_image(522, 522, 512)
+    assert (one.ny, one.nx, one.th) == (1, 1, 523)
+    grid = TileGrid.for_image(1024, 1024, 512)
+    assert (grid.ny, grid.nx, grid.th, grid.tw) == (2, 2, 523, 523)
+    assert list(engine._batches(grid)) == [slice(0, 4)]
 
 
 def test_batching_tiles_does_not_change_the_result(engine) -> None:
