@@ -14,7 +14,7 @@ DEFAULT_PRESET = "classic"
 
 
 def register(subparsers: Any) -> None:
-    from stylize.config import PRESETS
+    from pipeline.commands.dream_options import add_dream_options
 
     parser = subparsers.add_parser(
         "dream",
@@ -24,35 +24,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("input", metavar="IN", help="image file to dream")
     parser.add_argument("output", metavar="OUT", help="file to write (.png, .jpg, .webp, …)")
-    parser.add_argument(
-        "--preset", default=DEFAULT_PRESET, choices=list(PRESETS), metavar="NAME",
-        help=f"parameter set: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--layers", metavar="LIST",
-        help="layers to maximize: mixed3,mixed5 or with weights mixed4=1.0,mixed5=1.5",
-    )  # fmt: skip
-    parser.add_argument(
-        "--channel", metavar="LAYER:INDEX", help="maximize one channel, e.g. mixed4:97"
-    )
-    parser.add_argument(
-        "--class-index", type=int, metavar="K",
-        help="maximize ImageNet class K's score (needs weights with a classifier)",
-    )  # fmt: skip
-    parser.add_argument("--octaves", type=int, metavar="N", help="number of scales")
-    parser.add_argument("--octave-scale", type=float, metavar="S", help="ratio between scales")
-    parser.add_argument("--steps", type=int, metavar="N", help="gradient steps per octave")
-    parser.add_argument("--step-size", type=float, metavar="X", help="step size (on [-1, 1])")
-    parser.add_argument("--tile", type=int, metavar="N", help="largest tile side in px")
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed (rolls, noise)")
-    parser.add_argument(
-        "--start", choices=("image", "noise"), help="start from the image or random noise"
-    )
-    parser.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16"),
-        help="network precision (bf16/fp16 are for GPUs; fp32 is fastest on CPUs)",
-    )  # fmt: skip
-    parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+    add_dream_options(parser, default_preset=DEFAULT_PRESET, one_image=True)
     parser.set_defaults(func=run)
 
 

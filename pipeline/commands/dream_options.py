@@ -1,4 +1,4 @@
-"""Dream-parameter flags shared by ``stylize`` and ``run`` (a preset plus overrides)."""
+"""Dream-parameter flags shared by ``dream``, ``stylize`` and ``run`` (a preset plus overrides)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,56 @@ from typing import Any
 DEFAULT_PRESET = "fast"
 
 
-def add_dream_options(parser: argparse.ArgumentParser, multiple_presets: bool = False) -> None:
-    """--preset (repeatable when ``multiple_presets``), --layers, --channel, --octaves, …"""
+def add_dream_options(
+    parser: argparse.ArgumentParser,
+    multiple_presets: bool = False,
+    default_preset: str | None = None,
+    one_image: bool = False,
+) -> None:
+    """--preset (repeatable when ``multiple_presets``), --layers, --channel, --octaves, …
+
+    ``default_preset`` becomes --preset's default (otherwise it stays unset and the
+    flows use :data:`DEFAULT_PRESET`); ``one_image`` adds the flags that only make sense
+    for ``dream IN OUT``: --class-index, --start and --precision.
+    """
     from stylize.config import PRESETS
 
+    shown_default = default_preset or DEFAULT_PRESET
     parser.add_argument(
         "--preset",
         action="append" if multiple_presets else "store",
+        default=default_preset,
         choices=list(PRESETS),
         metavar="NAME",
-        help=f"parameter set: {', '.join(PRESETS)} (default {DEFAULT_PRESET})"
+        help=f"parameter set: {', '.join(PRESETS)} (default {shown_default})"
         + ("; repeat for several" if multiple_presets else ""),
     )
     parser.add_argument(
-        "--layers", metavar="LIST", help="e.g. mixed3,mixed5 or mixed4=1,mixed5=1.5"
+        "--layers", metavar="LIST",
+        help="layers to maximize: mixed3,mixed5 or with weights mixed4=1.0,mixed5=1.5",
+    )  # fmt: skip
+    parser.add_argument(
+        "--channel", metavar="LAYER:INDEX", help="maximize one channel, e.g. mixed4:97"
     )
-    parser.add_argument("--channel", metavar="LAYER:INDEX", help="one channel, e.g. mixed4:97")
+    if one_image:
+        parser.add_argument(
+            "--class-index", type=int, metavar="K",
+            help="maximize ImageNet class K's score (needs weights with a classifier)",
+        )  # fmt: skip
     parser.add_argument("--octaves", type=int, metavar="N", help="number of scales")
     parser.add_argument("--octave-scale", type=float, metavar="S", help="ratio between scales")
     parser.add_argument("--steps", type=int, metavar="N", help="gradient steps per octave")
     parser.add_argument("--step-size", type=float, metavar="X", help="step size (on [-1, 1])")
     parser.add_argument("--tile", type=int, metavar="N", help="largest tile side in px")
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed (rolls, noise)")
+    if one_image:
+        parser.add_argument(
+            "--start", choices=("image", "noise"), help="start from the image or random noise"
+        )
+        parser.add_argument(
+            "--precision", choices=("fp32", "bf16", "fp16"),
+            help="network precision (bf16/fp16 are for GPUs; fp32 is fastest on CPUs)",
+        )  # fmt: skip
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
 
 
