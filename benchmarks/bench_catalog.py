@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import Settings  # noqa: E402
 from storage.db import dispose_engines, open_catalog  # noqa: E402
 from storage.lineage import lineage  # noqa: E402
 from storage.queries import KINDS, Filters, Query, list_rows, parse_sort  # noqa: E402
+from storage.settings import Settings  # noqa: E402
 
 INDEXES = {
     "ix_stylizations_preset_created_at": "stylizations (preset, created_at)",

@@ -191,7 +191,7 @@ def run_baseline(start_url: str) -> dict:
 
 def run_ours(start_url: str) -> dict:
     from crawler import run_crawl
-    from pipeline.config import Settings
+    from storage.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings.from_env({"DREAMCRAWL_HOME": home})

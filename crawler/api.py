@@ -5,11 +5,12 @@
 - :func:`import_paths` imports the user's own files through the same validation and
   catalog writes, in this process (no Scrapy involved).
 
-Both raise :class:`~pipeline.errors.UserError` for bad input, before anything is written.
+Both raise :class:`~storage.errors.UserError` for bad input, before anything is written.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -23,13 +24,12 @@ from urllib.parse import urlsplit
 
 from crawler.store import KEEP, SKIP, Candidate, CatalogWriter, run_counts
 from crawler.validate import Limits
-from pipeline.config import ENV_DB_URL, ENV_HOME, Settings, get_settings
-from pipeline.errors import UserError
-from pipeline.log import get_logger
 from storage.db import open_catalog
+from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
+from storage.settings import ENV_DB_URL, ENV_HOME, Settings, get_settings
 
-log = get_logger("crawler")
+log = logging.getLogger("dreamcrawl.crawler")
 
 SITE = "site"
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")

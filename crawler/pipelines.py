@@ -14,6 +14,7 @@ crawl stats as ``dreamcrawl/<outcome>`` and ``dreamcrawl/rejected/<reason>``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,11 +24,10 @@ from crawler import reasons
 from crawler.items import ImageItem, RejectedItem
 from crawler.store import Candidate, CatalogWriter, Outcome, Pending
 from crawler.validate import Limits
-from pipeline.config import Settings
-from pipeline.log import get_logger
 from storage.db import open_catalog
+from storage.settings import Settings
 
-log = get_logger("crawler.pipelines")
+log = logging.getLogger("dreamcrawl.crawler.pipelines")
 # Threads that validate and store blobs: each image holds one for about 1-2 ms of
 # decoding (GIL released) and one or two fsyncs, so a few more than the CPUs keep the
 # disk and the cores busy while the reactor downloads.

@@ -20,9 +20,9 @@ from scrapy.settings import Settings as ScrapySettings
 from crawler.spiders.search import SearchSpider
 from crawler.spiders.site import SiteSpider
 from crawler.store import count_new_images, done_urls, recover_run, run_counts
-from pipeline.config import Settings, get_settings
 from storage.db import Catalog, open_catalog
 from storage.models import CrawlRun, CrawlStatus, utcnow
+from storage.settings import Settings, get_settings
 
 SITE = "site"
 

@@ -6,7 +6,7 @@ can be overridden for one crawl with ``dreamcrawl crawl -s NAME=value``; docs/cr
 lists the ones worth knowing.
 """
 
-from pipeline import __version__
+from storage.version import __version__
 
 BOT_NAME = "dreamcrawl"
 SPIDER_MODULES = ["crawler.spiders"]

@@ -18,6 +18,7 @@ Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a n
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import shutil
 import threading
@@ -32,13 +33,12 @@ from sqlalchemy.orm import Session
 
 from crawler import reasons
 from crawler.validate import Limits, Rejected, inspect_image
-from pipeline.log import get_logger
 from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
 from storage.records import ImageFacts, dialect_insert
 
-log = get_logger("crawler.store")
+log = logging.getLogger("dreamcrawl.crawler.store")
 
 KEEP = "keep"
 SKIP = "skip"

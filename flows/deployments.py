@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import UserError
+from storage.errors import UserError
 
 SCHEDULED_KINDS = ("crawl", "pipeline")
 SCHEDULE_KEYS = {"name", "cron", "timezone", "paused", "description"}

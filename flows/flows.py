@@ -12,9 +12,9 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_report
+from flows.dreaming import DreamJob, DreamOverrides
 from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
-from pipeline.config import Settings, get_settings
-from pipeline.stylizing import DreamJob, DreamOverrides
+from storage.settings import Settings, get_settings
 
 DEFAULT_PRESETS = ["fast"]
 

@@ -1,6 +1,6 @@
 """Prefect tasks: each does one thing and receives plain values (ids, paths, settings).
 
-Business logic lives in :mod:`pipeline.stylizing` and :mod:`crawler`; these wrappers add
+Business logic lives in :mod:`flows.dreaming` and :mod:`crawler`; these wrappers add
 what Prefect is for: retries where a retry can help, caching, concurrency slots, logs.
 """
 
@@ -17,11 +17,11 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
-from pipeline.config import Settings
-from pipeline.stylizing import DreamJob, DreamOverrides, plan_jobs, run_job
+from flows.dreaming import DreamJob, DreamOverrides, plan_jobs, run_job
 from storage import jobs as job_queue
 from storage.db import open_catalog
 from storage.models import CrawlStatus, Sighting, Stylization, StylizationStatus
+from storage.settings import Settings
 
 
 def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:

@@ -1,3 +1,8 @@
-"""dreamcrawl's glue: settings, the command line, logging and the demo."""
+"""The roof: the ``dreamcrawl`` command line, its tables, the gallery and the demo.
 
-__version__ = "0.1.0"
+Nothing imports this package; it imports every layer below it.
+"""
+
+from storage.version import __version__
+
+__all__ = ["__version__"]

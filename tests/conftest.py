@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
 from storage.db import Catalog, dispose_engines, open_catalog
+from storage.settings import Settings
 from tests.pg_server import create_database, postgres_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +31,7 @@ pytest_plugins = ["tests.weights_fixture", "tests.prefect_fixture"]
 # Prefect and friends must never try to reach the internet from the tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from storage.blobs import BlobStore
 from storage.db import open_catalog
 from storage.integrity import check, repair
 from storage.models import Image
+from storage.settings import Settings
 from tests.conftest import REPO
 
 
@@ -61,7 +61,7 @@ def test_rejects_malformed_keys(tmp_path: Path) -> None:
 KILLED_WRITER = textwrap.dedent(
     """
     import sys
-    from pipeline.config import Settings
+    from storage.settings import Settings
     from storage.db import open_catalog
     from storage.records import ImageFacts, upsert_image
 

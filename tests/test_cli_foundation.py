@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
+from storage.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import dreamcrawl
 

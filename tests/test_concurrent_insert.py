@@ -7,9 +7,9 @@ import os
 
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from storage.db import Catalog
 from storage.models import Image, Sighting
+from storage.settings import Settings
 from tests.helpers import facts_for, photo_bytes
 
 ROUNDS = 4

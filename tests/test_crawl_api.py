@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from crawler import run_crawl
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Rejection, Sighting
+from storage.settings import Settings
 from tests.site_fixture import LocalSite, distinct_photos, serve
 
 FAST = ["AUTOTHROTTLE_ENABLED=False"]

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from pipeline.cli import main
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import CrawlRun
+from storage.settings import Settings
 
 CASES = {
     "no keyword": (["crawl", "--start-url", "http://example.org/"], "--keyword"),

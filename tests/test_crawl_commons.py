@@ -16,9 +16,9 @@ from urllib.parse import parse_qs
 from sqlalchemy import select
 
 from crawler import run_crawl
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import Rejection, Sighting
+from storage.settings import Settings
 from tests.site_fixture import LocalSite, jpeg, serve
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))

@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from crawler.store import JOURNAL, RunBlobStore
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
+from storage.settings import Settings
 from tests.site_fixture import LocalSite, distinct_photos, serve
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline.config import Settings
 from storage.db import Catalog, dispose_engines, open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting
+from storage.settings import Settings
 from tests import hostile_site
 from tests.site_fixture import LocalSite, serve
 

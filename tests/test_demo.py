@@ -10,10 +10,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import Image, Rejection, Stylization, StylizationStatus
+from storage.settings import Settings
 from tests.conftest import REPO
 
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from pipeline.errors import UserError
 from stylize.config import PRESETS, DreamConfig, get_preset
 from stylize.engine import TileGrid, octave_shapes, resize, seen_size
+from stylize.errors import StylizeError
 from stylize.image_io import to_array
 from tests.weights_fixture import photo
 
@@ -215,17 +215,17 @@ def test_reduced_precision_stays_close_to_fp32(engine, precision: str) -> None:
 
 def test_class_objective_needs_a_classifier(engine) -> None:
     config = dataclasses.replace(MULTI, class_index=207, steps=1)
-    with pytest.raises(UserError, match="classifier"):
+    with pytest.raises(StylizeError, match="classifier"):
         engine.dream(photo("coffee", 160), config)
 
 
 def test_octave_shapes_refuse_or_clamp_what_does_not_fit() -> None:
     assert octave_shapes(300, 400, 3, 1.4)[-1] == (300, 400)
     assert octave_shapes(300, 400, 3, 1.4)[0] == (153, 204)
-    with pytest.raises(UserError, match="at most 3 fit"):
+    with pytest.raises(StylizeError, match="at most 3 fit"):
         octave_shapes(160, 400, 4, 1.4)
     assert len(octave_shapes(160, 400, 4, 1.4, clamp=True)) == 3
-    with pytest.raises(UserError, match="at least 75"):
+    with pytest.raises(StylizeError, match="at least 75"):
         octave_shapes(60, 400, 1, 1.4)
 
 
@@ -245,7 +245,7 @@ def test_presets_are_valid_and_hash_stably() -> None:
     assert classic.param_hash() == dataclasses.replace(classic).param_hash()
     assert classic.param_hash() != dataclasses.replace(classic, seed=1).param_hash()
     assert '"layers":{"mixed4":1.0,"mixed5":1.0}' in classic.canonical_json()
-    with pytest.raises(UserError, match="valid layers: mixed0, mixed1"):
+    with pytest.raises(StylizeError, match="valid layers: mixed0, mixed1"):
         dataclasses.replace(classic, layers=(("mixed11", 1.0),)).validate()
-    with pytest.raises(UserError, match="768 channels"):
+    with pytest.raises(StylizeError, match="768 channels"):
         dataclasses.replace(classic, layers=(("mixed4", 1.0),), channel=768).validate()

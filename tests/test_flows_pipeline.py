@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from pipeline.demo_site import serve_demo_site
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting, Stylization, StylizationStatus
+from storage.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

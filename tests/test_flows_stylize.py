@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image as PILImage
 
-from pipeline.config import Settings
 from storage import jobs
 from storage.db import Catalog, open_catalog
 from storage.models import Stylization, StylizationStatus
+from storage.settings import Settings
 from tests.helpers import add_image, photo_bytes
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -83,8 +83,8 @@ def test_stylize_records_lineage_and_reruns_are_free(dream_env: Catalog) -> None
 
 
 def test_crashed_run_leftovers_are_picked_up(dream_env: Catalog) -> None:
+    from flows.dreaming import plan_jobs
     from flows.flows import stylize_flow
-    from pipeline.stylizing import plan_jobs
 
     settings = dream_env.settings
     owed = plan_jobs(settings, ["fast"], overrides=None, weights=os.environ["DREAMCRAWL_WEIGHTS"])
@@ -107,8 +107,8 @@ def test_crashed_run_leftovers_are_picked_up(dream_env: Catalog) -> None:
 
 
 def test_live_lease_is_not_stolen(dream_env: Catalog) -> None:
+    from flows.dreaming import plan_jobs
     from flows.flows import stylize_flow
-    from pipeline.stylizing import plan_jobs
 
     owed = plan_jobs(dream_env.settings, ["fast"], weights=os.environ["DREAMCRAWL_WEIGHTS"])
     with dream_env.session() as session:

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from crawler import import_paths
 from pipeline.cli import main
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Rejection, Sighting
+from storage.settings import Settings
 from tests.site_fixture import encode, jpeg, photo
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from pipeline.demo_site import serve_demo_site
 from storage.db import open_catalog
 from storage.models import CrawlRun, CrawlStatus, Sighting
+from storage.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import dreamcrawl
 

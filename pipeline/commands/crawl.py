@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from pipeline.errors import UserError
+from storage.errors import UserError
 
 
 def register(subparsers: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.config import get_settings
+from storage.settings import get_settings
 
 
 def register(subparsers: Any) -> None:

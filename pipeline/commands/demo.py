@@ -29,9 +29,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flows.dreaming import build_config
     from pipeline.demo import DEMO_STEPS, print_next_steps, run_demo
     from pipeline.demo_site import DEMO_KEYWORDS
-    from pipeline.stylizing import build_config
 
     build_config(args.preset)  # an unknown preset is exit 2 before any work
     result = run_demo(

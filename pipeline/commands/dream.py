@@ -30,8 +30,8 @@ def register(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace):
     """The preset with the command line's overrides applied, validated."""
+    from flows.dreaming import build_config as configure
     from pipeline.commands.dream_options import overrides_from_args
-    from pipeline.stylizing import build_config as configure
 
     return configure(args.preset, overrides_from_args(args))
 
@@ -46,13 +46,14 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.input)
     check_writable(args.output)
 
+    from storage.settings import get_settings
     from stylize.engine import load_engine, octave_shapes
 
     width, height = image.size
     clamp = args.octaves is None
     octaves = len(octave_shapes(height, width, config.octaves, config.octave_scale, clamp))
     started = time.perf_counter()
-    engine = load_engine(args.weights)
+    engine = load_engine(args.weights, get_settings().weights_dir)
     console = Console(stderr=True)
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -64,7 +64,7 @@ def add_dream_options(
 
 def overrides_from_args(args: argparse.Namespace) -> Any:
     """The DreamOverrides the dream flags ask for (flags a command lacks count as unset)."""
-    from pipeline.stylizing import DreamOverrides
+    from flows.dreaming import DreamOverrides
 
     names = [f.name for f in dataclasses.fields(DreamOverrides)]
     return DreamOverrides(**{name: getattr(args, name, None) for name in names})
@@ -72,7 +72,7 @@ def overrides_from_args(args: argparse.Namespace) -> Any:
 
 def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The flow parameters these flags ask for, validated now (bad input: exit 2 at once)."""
-    from pipeline.stylizing import build_config
+    from flows.dreaming import build_config
 
     presets = args.preset or [DEFAULT_PRESET]
     if isinstance(presets, str):

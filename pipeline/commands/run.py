@@ -27,8 +27,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.errors import UserError
     from pipeline.flow_runner import print_summary, run_flow
+    from storage.errors import UserError
 
     dream = dream_parameters(args)
     if not args.start_url and not args.source:

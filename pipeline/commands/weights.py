@@ -36,6 +36,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from storage.settings import get_settings
     from stylize.weights import fetch_weights
 
     console = Console(stderr=True)
@@ -47,17 +48,20 @@ def run_fetch(args: argparse.Namespace) -> int:
         def stage(message: str) -> None:
             bar.update(task, advance=1, description=message)
 
-        path = fetch_weights(source_file=args.source, stage=stage, force=args.force)
+        path = fetch_weights(
+            get_settings().weights_dir, source_file=args.source, stage=stage, force=args.force
+        )
         bar.update(task, completed=stages, description="done")
     print(path)
     return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from pipeline.errors import UserError
+    from storage.errors import UserError
+    from storage.settings import get_settings
     from stylize.weights import find_weights, load_weights
 
-    found = find_weights(args.weights)
+    found = find_weights(args.weights, get_settings().weights_dir)
     if found is None:
         raise UserError("no InceptionV3 weights yet; run 'dreamcrawl weights fetch'")
     loaded = load_weights(*found)

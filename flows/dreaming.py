@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,15 +18,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline import __version__
-from pipeline.config import Settings
-from pipeline.errors import UserError
-from pipeline.log import get_logger
 from storage import jobs
 from storage.db import open_catalog
+from storage.errors import UserError
 from storage.models import Image, Stylization
+from storage.settings import Settings
+from storage.version import __version__
+from stylize.weights import weights_identity
 
-log = get_logger("stylizing")
+log = logging.getLogger("dreamcrawl.flows.dreaming")
 
 CODE_VERSION = __version__
 
@@ -99,13 +100,6 @@ class DreamJob:
         return f"dream-{self.image_sha256}-{self.params_hash}-{self.weights_sha256}"
 
 
-def weights_identity(weights: str | None = None) -> Any:
-    """The WeightsInfo of the weights a dream would use (loads the engine once)."""
-    from stylize import load_engine
-
-    return load_engine(weights).weights_info
-
-
 def plan_jobs(
     settings: Settings,
     presets: Sequence[str],
@@ -119,7 +113,9 @@ def plan_jobs(
     if not presets:
         raise UserError("no preset given; e.g. --preset fast")
     configs = {name: build_config(name, overrides) for name in presets}
-    info = weights_identity(weights)
+    weights_id, weights_sha256 = weights_identity(
+        weights or settings.weights_override, settings.weights_dir
+    )
     catalog = open_catalog(settings)
     owed: list[DreamJob] = []
     for name, config in configs.items():
@@ -127,8 +123,8 @@ def plan_jobs(
             preset=name,
             params_json=config.canonical_json(),
             params_hash=config.param_hash(),
-            weights_id=info.id,
-            weights_sha256=info.sha256,
+            weights_id=weights_id,
+            weights_sha256=weights_sha256,
             code_version=CODE_VERSION,
             seed=config.seed,
         )
@@ -192,7 +188,7 @@ def run_job(
         if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
             return {"id": job.stylization_id, "preset": job.preset, "status": "skipped"}
     try:
-        engine = load_engine(weights)
+        engine = load_engine(weights or settings.weights_override, settings.weights_dir)
         with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
             picture = ImageOps.exif_transpose(opened)
             picture.load()
