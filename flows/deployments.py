@@ -28,7 +28,11 @@ operator can trigger any flow from the Prefect UI with edited parameters.
 from __future__ import annotations
 
 import inspect
+import logging
 import tomllib
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +79,51 @@ def _check_cron(where: str, cron: str) -> None:
         ) from None
 
 
+def _check_timezone(where: str, timezone: Any) -> None:
+    """The same IANA names Prefect's scheduler accepts; checked here, not when serving."""
+    if timezone is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"{where}: unknown timezone '{timezone}'; use an IANA name such as "
+            "'UTC' or 'Europe/Paris'"
+        ) from None
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:  # Prefect's own list can differ from the system's tzdata.
+        CronSchedule(cron="0 0 * * *", timezone=str(timezone))
+    except ValueError:
+        raise UserError(f"{where}: timezone '{timezone}' is not accepted by Prefect") from None
+
+
+def _check_schedule_keys(where: str, entry: dict[str, Any]) -> None:
+    if not isinstance(entry.get("paused", False), bool):
+        raise UserError(f"{where}: paused must be true or false, not {entry['paused']!r}")
+    if not isinstance(entry.get("description", ""), str):
+        raise UserError(f"{where}: description must be a string")
+    _check_timezone(where, entry.get("timezone"))
+
+
+@contextmanager
+def _quiet_prefect_flows() -> Iterator[None]:
+    """Flow.validate_parameters logs each failure; the one-line UserError says it instead."""
+    logger = logging.getLogger("prefect.flows")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
 def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None:
-    accepted = set(inspect.signature(_flow_for(kind).fn).parameters)
+    """Names, then types (the same pydantic check Prefect runs when the run starts)."""
+    from prefect.exceptions import ParameterTypeError
+
+    flow = _flow_for(kind)
+    accepted = set(inspect.signature(flow.fn).parameters)
     unknown = sorted(set(parameters) - accepted)
     if unknown:
         raise UserError(
@@ -84,6 +131,21 @@ def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None
         )
     if kind in SCHEDULED_KINDS and not parameters.get("keywords"):
         raise UserError(f'{where}: a scheduled {kind} needs keywords, e.g. keywords = ["cat"]')
+    with _quiet_prefect_flows():
+        try:
+            flow.validate_parameters(parameters)
+        except ParameterTypeError as exc:
+            problems = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip()]
+            raise UserError(f"{where}: invalid parameter {problems[0]}") from None
+    _check_presets(where, parameters.get("presets"))
+
+
+def _check_presets(where: str, presets: Any) -> None:
+    from stylize.config import PRESETS
+
+    for name in presets or ():
+        if name not in PRESETS:
+            raise UserError(f"{where}: unknown preset '{name}'; presets: {', '.join(PRESETS)}")
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
@@ -110,6 +172,7 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
                 raise UserError(f"{where}: deployment name '{name}' is already used")
             names.add(name)
             _check_cron(where, str(entry["cron"]))
+            _check_schedule_keys(where, entry)
             parameters = {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}
             _check_parameters(where, kind, parameters)
             config.scheduled.append(
