@@ -125,18 +125,48 @@ def run_crawl(
     if resume is not None:
         run_id = _reopen(catalog, resume, prefect_flow_run_id)
     else:
-        run_id = _create(
+        run_id = create_run(
             catalog,
-            keywords=_clean_keywords(keywords),
-            start_urls=[_check_start_url(u) for u in start_urls],
-            sources=list(sources),
+            keywords=keywords,
+            start_urls=start_urls,
+            sources=sources,
             max_images=max_images,
             depth=depth,
             allow_private=allow_private,
-            overrides=parse_overrides(overrides),
+            overrides=overrides,
             prefect_flow_run_id=prefect_flow_run_id,
         )
     return _run_process(catalog, run_id, timeout)
+
+
+def create_run(
+    catalog: Any,
+    *,
+    keywords: Sequence[str],
+    start_urls: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    max_images: int | None = None,
+    depth: int | None = None,
+    allow_private: bool = False,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    prefect_flow_run_id: str | None = None,
+) -> int:
+    """Validate a crawl request and record it as a ``running`` crawl run; return its id.
+
+    Shared by :func:`run_crawl` and a plain ``scrapy crawl`` (crawler.standalone), so a
+    run reads the same in the catalog whichever tool started it.
+    """
+    return _create(
+        catalog,
+        keywords=_clean_keywords(keywords),
+        start_urls=[_check_start_url(u) for u in start_urls],
+        sources=list(sources),
+        max_images=max_images,
+        depth=depth,
+        allow_private=allow_private,
+        overrides=parse_overrides(overrides),
+        prefect_flow_run_id=prefect_flow_run_id,
+    )
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
