@@ -91,7 +91,10 @@ EXTENSIONS_BASE = {
     **default_settings.EXTENSIONS_BASE,
     # A plain `scrapy crawl` records its own crawl run (crawler/standalone.py).
     "crawler.standalone.StandaloneRun": 0,
+    # The crawl's counters on stderr every few seconds, for the process that started it.
+    "crawler.progress.Progress": 500,
 }
+DREAMCRAWL_PROGRESS_INTERVAL = 5.0
 # Items of one response processed at once. Scrapy (2.13 and later) starts this many
 # asyncio tasks for every response's output; an image response has one item, a page a
 # few dozen requests and rejections, so its default of 100 only costs reactor time.

@@ -18,7 +18,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import NotConfigured, UsageError
 
-from crawler.api import create_run
+from crawler.api import CrawlRequest, create_run
 from crawler.run import finish_run
 from crawler.spiders.base import KeywordSpider
 from storage.db import Catalog, open_catalog
@@ -47,15 +47,15 @@ class StandaloneRun:
         settings = crawler.settings
         catalog = open_catalog(get_settings())
         try:
-            run_id = create_run(
-                catalog,
-                keywords=spider.keywords,
-                start_urls=getattr(spider, "start_urls", ()),
-                sources=getattr(spider, "source_names", None) or [spider.source_name],
+            request = CrawlRequest(
+                keywords=tuple(spider.keywords),
+                start_urls=tuple(getattr(spider, "start_urls", ())),
+                sources=tuple(getattr(spider, "source_names", None) or [spider.source_name]),
                 max_images=spider.max_images,
                 depth=getattr(spider, "depth", None),
                 allow_private=settings.getbool("DREAMCRAWL_ALLOW_PRIVATE"),
             )
+            run_id = create_run(catalog, request)
         except UserError as exc:
             raise UsageError(str(exc)) from None
         # Settings are frozen right after the extensions are built: the pipeline sees it.

@@ -20,6 +20,11 @@ The serve config is TOML or YAML::
 
     [on_demand]                     # optional: defaults for the UI's on-demand runs
     presets = ["fast"]
+    steps = 8                       # any dream parameter (dreamcrawl dream --help)
+
+Dream parameters (``presets``, ``layers``, ``steps``…) may be written flat, as above, or
+as a ``dream`` table; either way they become the flows' typed ``dream`` parameter and
+are checked here, so a bad value fails ``serve --check``, not a run at 3 a.m.
 
 On-demand deployments ``crawl``, ``stylize`` and ``pipeline`` are always served, so an
 operator can trigger any flow from the Prefect UI with edited parameters.
@@ -118,12 +123,41 @@ def _quiet_prefect_flows() -> Iterator[None]:
         logger.disabled = disabled
 
 
-def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None:
-    """Names, then types (the same pydantic check Prefect runs when the run starts)."""
-    from prefect.exceptions import ParameterTypeError
+def _fold_dream(where: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Gather flat dream parameters into the flows' ``dream`` object, validated."""
+    from stylize.errors import StylizeError
+    from stylize.params import DreamParams, parse_channel_text, parse_layer_list
 
-    flow = _flow_for(kind)
-    accepted = set(inspect.signature(flow.fn).parameters)
+    if "dream" not in inspect.signature(_flow_for(kind).fn).parameters:
+        return parameters
+    nested = parameters.get("dream") or {}
+    if not isinstance(nested, dict):
+        raise UserError(f"{where}: 'dream' must be a table of dream parameters")
+    flat = {k: v for k, v in parameters.items() if k in DreamParams.model_fields}
+    values = {**nested, **flat}
+    if not values:
+        return parameters
+    if isinstance(values.get("layers"), str):
+        values["layers"] = parse_layer_list(values["layers"])
+    if isinstance(values.get("channel"), str):
+        values["channel"] = parse_channel_text(values["channel"])
+    if isinstance(values.get("presets"), str):
+        values["presets"] = [values["presets"]]
+    try:
+        dream = DreamParams.parse(**values)
+        dream.configs()
+    except StylizeError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    rest = {k: v for k, v in parameters.items() if k not in flat and k != "dream"}
+    return {**rest, "dream": dream.model_dump(mode="json", exclude_defaults=True)}
+
+
+def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None:
+    accepted = set(inspect.signature(_flow_for(kind).fn).parameters)
+    if "dream" in accepted:
+        from stylize.params import DreamParams
+
+        accepted |= set(DreamParams.model_fields)
     unknown = sorted(set(parameters) - accepted)
     if unknown:
         raise UserError(
@@ -131,21 +165,18 @@ def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None
         )
     if kind in SCHEDULED_KINDS and not parameters.get("keywords"):
         raise UserError(f'{where}: a scheduled {kind} needs keywords, e.g. keywords = ["cat"]')
+
+
+def _check_types(where: str, kind: str, parameters: dict[str, Any]) -> None:
+    """The same pydantic check Prefect runs when a run starts, done while checking."""
+    from prefect.exceptions import ParameterTypeError
+
     with _quiet_prefect_flows():
         try:
-            flow.validate_parameters(parameters)
+            _flow_for(kind).validate_parameters(parameters)
         except ParameterTypeError as exc:
             problems = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip()]
             raise UserError(f"{where}: invalid parameter {problems[0]}") from None
-    _check_presets(where, parameters.get("presets"))
-
-
-def _check_presets(where: str, presets: Any) -> None:
-    from stylize.config import PRESETS
-
-    for name in presets or ():
-        if name not in PRESETS:
-            raise UserError(f"{where}: unknown preset '{name}'; presets: {', '.join(PRESETS)}")
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
@@ -175,6 +206,8 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
             _check_schedule_keys(where, entry)
             parameters = {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}
             _check_parameters(where, kind, parameters)
+            parameters = _fold_dream(where, kind, parameters)
+            _check_types(where, kind, parameters)
             config.scheduled.append(
                 ScheduledRun(
                     kind=kind,
@@ -190,7 +223,8 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
     if not isinstance(on_demand, dict):
         raise UserError(f"{origin}: [on_demand] must be a table of stylize parameters")
     _check_parameters(f"{origin}: on_demand", "stylize", on_demand)
-    config.on_demand = on_demand
+    config.on_demand = _fold_dream(f"{origin}: on_demand", "stylize", on_demand)
+    _check_types(f"{origin}: on_demand", "stylize", config.on_demand)
     return config
 
 
