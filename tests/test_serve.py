@@ -51,7 +51,7 @@ from tests.prefect_fixture import wait_for
             "keywords: Input should be a valid list",
         ),
         ("[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\npaused='yes'\n", "paused must be"),
-        ("[on_demand]\npresets=['nope']\n", "unknown preset 'nope'"),
+        ("[on_demand]\npresets=['nope']\n", "must be 'paper-single-channel'"),
     ],
 )
 def test_bad_serve_config_is_one_line_exit_2(
