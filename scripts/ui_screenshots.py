@@ -135,8 +135,6 @@ def main(out_dir: str) -> None:
             "the stylize run",
             deadline=900,
         )
-        screenshot(f"{base}/runs/flow-run/{run_id}?tab=Artifacts", out / "run-artifacts.png",
-                   work / "chrome", height=1800)  # fmt: skip
         artifacts = httpx.post(
             f"{api}/artifacts/filter",
             json={"artifacts": {"key": {"any_": ["stylize-summary"]}}},
