@@ -7,6 +7,8 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from storage.blobs import BlobStore
+
 
 def summarize_dreams(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts and timings of a batch of dream outcomes."""
@@ -23,7 +25,7 @@ def summarize_dreams(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def publish_report(
-    key: str, crawl: dict[str, Any] | None, outcomes: list[dict[str, Any]], home: str
+    key: str, crawl: dict[str, Any] | None, outcomes: list[dict[str, Any]], blobs: BlobStore
 ) -> dict[str, Any]:
     """Publish the table and markdown artifacts of one run; return the summary row."""
     summary: dict[str, Any] = {}
@@ -62,7 +64,7 @@ def publish_report(
     lines += ["", "| # | preset | status | seconds | output |", "|---|---|---|---|---|"]
     for o in outcomes:
         output = o.get("output")
-        link = f"[{output[:12]}](file://{home}/objects/{output[:2]}/{output[2:]})" if output else ""
+        link = f"[{output[:12]}]({blobs.url(output)})" if output else ""
         detail = o.get("error", "")
         lines.append(
             f"| {o['id']} | {o['preset']} | {o['status']} {detail} | {o.get('seconds', '')} "

@@ -14,6 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.artifacts import publish_report
 from flows.dreaming import DreamJob, DreamOverrides
 from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
+from storage.blobstores import open_blob_store
 from storage.settings import Settings, get_settings
 
 DEFAULT_PRESETS = ["fast"]
@@ -152,7 +153,7 @@ def stylize_flow(
         dask_address,
         gpu_slot,
     )
-    summary = publish_report("stylize", None, outcomes, str(settings.home))
+    summary = publish_report("stylize", None, outcomes, open_blob_store(settings))
     get_run_logger().info("stylize: %s", summary)
     return {"summary": summary, "outcomes": outcomes}
 
@@ -180,7 +181,7 @@ def crawl_flow(
     """
     settings = get_settings()
     crawl = crawl_task(settings, _crawl_request(locals()))
-    summary = publish_report("crawl", crawl, [], str(settings.home))
+    summary = publish_report("crawl", crawl, [], open_blob_store(settings))
     return {"crawl": crawl, "summary": summary}
 
 
@@ -229,7 +230,7 @@ def pipeline_flow(
         None,
         gpu_slot,
     )
-    summary = publish_report("pipeline", crawl, outcomes, str(settings.home))
+    summary = publish_report("pipeline", crawl, outcomes, open_blob_store(settings))
     return {"crawl": crawl, "summary": summary, "outcomes": outcomes}
 
 

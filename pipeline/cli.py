@@ -37,6 +37,11 @@ COMMAND_MODULES = (
     "db",
 )
 
+# Commands that read or write blobs: their store is probed before they start, so a bad
+# DREAMCRAWL_BLOBS (endpoint, credentials, bucket, refused writes) stops them at once.
+BLOB_WRITERS = frozenset({"crawl", "import", "stylize", "run", "serve", "demo"})
+BLOB_READERS = frozenset({"check", "gallery"})  # catalog actions
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -89,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose)
     try:
+        action = getattr(args, "catalog_action", None)
+        if args.command in BLOB_WRITERS or action in BLOB_READERS:
+            from storage.blobstores import preflight
+
+            preflight(write=args.command in BLOB_WRITERS or getattr(args, "repair", False))
         return int(args.func(args) or EXIT_OK)
     except (UserError, StylizeError) as exc:
         message = " ".join(str(exc).split("\n"))

@@ -1,4 +1,5 @@
-"""The content-addressed blob store: layout, atomic writes, no overwrites, kills."""
+"""The local blob store: layout, atomic writes, no overwrites, kills (what both backends
+promise is tested in tests/test_blob_backends.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import open_catalog
 from storage.integrity import check, repair
 from storage.models import Image
@@ -22,7 +23,7 @@ from tests.conftest import REPO
 
 
 def test_layout_and_round_trip(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "objects")
+    store = LocalBlobStore(tmp_path / "objects")
     data = b"dreamcrawl" * 1000
     key = store.put_bytes(data)
     assert key == hashlib.sha256(data).hexdigest()
@@ -34,7 +35,7 @@ def test_layout_and_round_trip(tmp_path: Path) -> None:
 
 
 def test_same_content_is_stored_once_and_never_overwritten(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
+    store = LocalBlobStore(tmp_path)
     key = store.put_bytes(b"first")
     before = store.path(key).stat()
     assert store.put_chunks([b"fir", b"st"]) == key
@@ -46,13 +47,13 @@ def test_same_content_is_stored_once_and_never_overwritten(tmp_path: Path) -> No
 def test_put_file_and_stream(tmp_path: Path) -> None:
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(3 * (1 << 20) + 17))
-    store = BlobStore(tmp_path / "objects")
+    store = LocalBlobStore(tmp_path / "objects")
     key = store.put_file(source)
     assert store.read_bytes(key) == source.read_bytes()
 
 
 def test_rejects_malformed_keys(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
+    store = LocalBlobStore(tmp_path)
     for bad in ("../../etc/passwd", "ABC", "g" * 64, ""):
         with pytest.raises(ValueError, match="not a blob key"):
             store.path(bad)
