@@ -199,6 +199,7 @@ def pipeline_flow(
     weights: str | None = None,
     dask_workers: int = 0,
     gpu_slot: str = "auto",
+    dream_deployment: str | None = None,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -215,9 +216,19 @@ def pipeline_flow(
         weights: an InceptionV3 weights file (default: resolved automatically).
         dask_workers: fan the dreams out over a local Dask cluster of this many workers.
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
+        dream_deployment: hand the dreams to this deployment (e.g. "stylize/stylize" on
+            the dream work pool) instead of dreaming in this flow's process.
     """
     settings = get_settings()
     crawl = crawl_task(settings, _crawl_request(locals()))
+    if dream_deployment:
+        from flows.handoff import dream_elsewhere
+
+        parameters = {"presets": presets, "image_ids": crawl["image_ids"], "steps": steps,
+                      "octaves": octaves, "weights": weights, "gpu_slot": gpu_slot}  # fmt: skip
+        outcomes = dream_elsewhere(settings, dream_deployment, parameters)
+        summary = publish_report("pipeline", crawl, outcomes, open_blob_store(settings))
+        return {"crawl": crawl, "summary": summary, "outcomes": outcomes}
     overrides = DreamOverrides(steps=steps, octaves=octaves)
     outcomes = _stylize(
         settings,

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "run",
     "catalog",
     "serve",
+    "deploy",
     "demo",
     "weights",
     "db",

@@ -84,7 +84,7 @@ class S3BlobStore(BlobStore):
     """Immutable objects by sha256 key in an S3 bucket."""
 
     def __init__(self, url: str, *, spool_dir: Path | None = None) -> None:
-        self.url = url
+        self.location = url
         self.bucket, self.prefix = parse_url(url)
         self.spool_dir = spool_dir  # where streams of unknown hash are buffered
         self._client: Any = None
@@ -93,7 +93,7 @@ class S3BlobStore(BlobStore):
         self.list_page = 1000  # keys per listing request: what a listing holds at once
 
     def __getstate__(self) -> dict[str, Any]:  # Dask ships stores to other processes
-        return {"url": self.url, "spool_dir": self.spool_dir}
+        return {"url": self.location, "spool_dir": self.spool_dir}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["url"], spool_dir=state["spool_dir"])  # type: ignore[misc]
@@ -127,7 +127,7 @@ class S3BlobStore(BlobStore):
         return f"s3://{self.bucket}/{self.name(key)}"
 
     def for_run(self, tmp_dir: Path) -> S3BlobStore:
-        return S3BlobStore(self.url, spool_dir=tmp_dir)
+        return S3BlobStore(self.location, spool_dir=tmp_dir)
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         """Call the client; network trouble that outlived the retries becomes

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -72,6 +72,13 @@ class Settings:
         weights = Path(weights_value).expanduser().absolute() if weights_value else None
         blobs = env.get(ENV_BLOBS, "").strip()
         return cls(home=home, db_url=db_url, weights_override=weights, blobs=blobs)
+
+    def on_this_machine(self) -> Settings:
+        """These settings' catalog and blob store, with this process's own data folder
+        and weights: what a task shipped to another machine (a Dask worker) uses, so
+        that the worker shares nothing with the flow but the catalog and the store."""
+        here = Settings.from_env()
+        return replace(here, db_url=self.db_url, blobs=self.blobs or str(self.objects_dir))
 
     def ensure_dirs(self) -> None:
         """Create the data folder and its sub-folders if they are missing."""

@@ -100,6 +100,65 @@ def _wait_ready(endpoint: str, proc: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"weed server not ready after {START_TIMEOUT:g} s: {log}")
 
 
+class SeaweedFS:
+    """One ``weed server -s3`` in ``root``, on ports chosen once: :meth:`kill` and
+    :meth:`start` again bring the same server back with the same data."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        self.config = root / "s3.json"
+        self.config.write_text(json.dumps(_identities()))
+        self.s3_port = _free_port()
+        self.ports = [_free_port() for _ in range(7)]
+        self.log = root / "weed.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+
+    def command(self) -> list[str]:
+        master, volume, filer, *grpc = self.ports
+        return [
+            weed_binary(),
+            "server",
+            f"-dir={self.root / 'data'}",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            f"-s3.config={self.config}",
+            f"-s3.port.grpc={grpc[0]}",
+            f"-master.port={master}",
+            f"-master.port.grpc={grpc[1]}",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={grpc[2]}",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={grpc[3]}",
+            # Fixed default ports would clash between test sessions; none is used.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.iam=false",
+            "-master.telemetry=false",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-volume.max=20",
+            "-master.volumeSizeLimitMB=256",
+        ]
+
+    def start(self) -> S3Server:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_ready(self.endpoint, self.proc, self.log)
+        return S3Server(self.endpoint)
+
+    def kill(self) -> None:
+        """SIGKILL: what a crashed server looks like (and SIGTERM would take ~10 s)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+
 @contextmanager
 def seaweedfs_server() -> Iterator[S3Server]:
     """Start a throw-away SeaweedFS; yield its S3 endpoint."""
@@ -108,44 +167,9 @@ def seaweedfs_server() -> Iterator[S3Server]:
         yield S3Server(existing)
         return
     root = Path(tempfile.mkdtemp(prefix="dreamcrawl-s3-"))
-    config = root / "s3.json"
-    config.write_text(json.dumps(_identities()))
-    s3_port = _free_port()
-    ports = [_free_port() for _ in range(7)]
-    log = root / "weed.log"
-    cmd = [
-        weed_binary(),
-        "server",
-        f"-dir={root / 'data'}",
-        "-s3",
-        f"-s3.port={s3_port}",
-        f"-s3.config={config}",
-        f"-s3.port.grpc={ports[3]}",
-        f"-master.port={ports[0]}",
-        f"-master.port.grpc={ports[4]}",
-        f"-volume.port={ports[1]}",
-        f"-volume.port.grpc={ports[5]}",
-        f"-filer.port={ports[2]}",
-        f"-filer.port.grpc={ports[6]}",
-        # Fixed default ports would clash between test sessions; none of these is used.
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-s3.iam=false",
-        "-master.telemetry=false",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-volume.max=20",
-        "-master.volumeSizeLimitMB=256",
-    ]
-    (root / "data").mkdir()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{s3_port}"
+    server = SeaweedFS(root)
     try:
-        _wait_ready(endpoint, proc, log)
-        yield S3Server(endpoint)
+        yield server.start()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        server.kill()
         shutil.rmtree(root, ignore_errors=True)
