@@ -33,7 +33,6 @@ def pool_of(config: ServeConfig, flow_name: str) -> str:
 def deploy(config: ServeConfig) -> list[tuple[str, str]]:
     """Create the pools if needed and every deployment on its pool; return
     (``flow/deployment``, pool) pairs."""
-    from prefect import deploy as prefect_deploy
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.deployments.runner import EntrypointType
@@ -55,13 +54,9 @@ def deploy(config: ServeConfig) -> list[tuple[str, str]]:
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     created = []
     for pool, group in by_pool.items():
-        prefect_deploy(
-            *group,
-            work_pool_name=pool,
-            build=False,
-            push=False,
-            print_next_steps_message=False,
-            ignore_warnings=True,
-        )
-        created += [(f"{d.flow_name}/{d.name}", pool) for d in group]
+        for deployment in group:
+            # What prefect.deploy() does for each, without its image handling, console
+            # output and worker listing.
+            deployment.apply(work_pool_name=pool)
+            created.append((f"{deployment.flow_name}/{deployment.name}", pool))
     return created
