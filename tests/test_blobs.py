@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from storage.blobs import LocalBlobStore
-from storage.db import open_catalog
-from storage.integrity import check, repair
-from storage.models import Image
-from storage.settings import Settings
-from tests.conftest import REPO
 
 
 def test_layout_and_round_trip(tmp_path: Path) -> None:
@@ -57,52 +47,3 @@ def test_rejects_malformed_keys(tmp_path: Path) -> None:
     for bad in ("../../etc/passwd", "ABC", "g" * 64, ""):
         with pytest.raises(ValueError, match="not a blob key"):
             store.path(bad)
-
-
-KILLED_WRITER = textwrap.dedent(
-    """
-    import sys
-    from storage.settings import Settings
-    from storage.db import open_catalog
-    from storage.records import ImageFacts, upsert_image
-
-    catalog = open_catalog(Settings.from_env())
-
-    def chunks():
-        yield b"x" * 65536
-        print("writing", flush=True)
-        sys.stdin.readline()  # blocks until the test kills us
-        yield b"y" * 65536
-
-    key = catalog.blobs.put_chunks(chunks())
-    with catalog.session() as session:
-        upsert_image(session, ImageFacts(sha256=key, width=1, height=1, format="PNG", bytes=1))
-    """
-)
-
-
-def test_killed_writer_leaves_no_object_and_no_row(settings: Settings) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "writing"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-
-    catalog = open_catalog(settings)
-    assert list(catalog.blobs.iter_keys()) == []
-    with catalog.session() as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(Image)) == 0
-    # What it did leave is an unfinished temporary file, which check finds and repair removes.
-    problems = check(catalog)
-    assert [p.kind for p in problems] == ["stale-temp"]
-    assert len(catalog.blobs.temp_files()) == 1
-    repair(catalog, problems, min_age=0)
-    assert catalog.blobs.temp_files() == []
-    assert check(catalog) == []

@@ -4,12 +4,9 @@ processes, each with its own empty DREAMCRAWL_HOME, seeing only PostgreSQL and S
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,36 +18,12 @@ from storage.models import Stylization, StylizationStatus
 from storage.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import add_image, photo_bytes
-from tests.pg_server import _free_port, create_database
-from tests.s3_fixture import prefix_for, use_s3
+from tests.pg_server import _free_port
 from tests.s3_server import S3Server
-from tests.test_no_shared_folder import machine_env
+from tests.test_no_shared_folder import machine_env, process, shared_services
 
 DASK = str(Path(sys.executable).parent / "dask")
 pytestmark = pytest.mark.timeout(600)
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[int]:
-    """Run ``command`` in its own session; yield its pid; stop it at the end."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            cwd=env.get("DREAMCRAWL_HOME"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_stylize_on_remote_dask_workers_that_share_no_folder(
@@ -62,13 +35,7 @@ def test_stylize_on_remote_dask_workers_that_share_no_folder(
 ) -> None:
     from distributed import Client
 
-    db_url = create_database(pg_admin_url, "t_dask_no_shared_folder")
-    use_s3(s3_server, prefix_for("dask-no-shared-folder"), monkeypatch)
-    shared = {
-        "DREAMCRAWL_DB_URL": db_url,
-        "DREAMCRAWL_BLOBS": os.environ["DREAMCRAWL_BLOBS"],
-        **s3_server.env(),
-    }
+    shared = shared_services("dask_no_shared_folder", pg_admin_url, s3_server, monkeypatch)
     homes = {name: tmp_path / name for name in ("flow", "worker-1", "worker-2")}
     for home in homes.values():
         home.mkdir()

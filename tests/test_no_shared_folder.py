@@ -15,7 +15,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,10 +45,9 @@ def machine_env(home: Path, shared: dict[str, str], **extra: str) -> dict[str, s
 
 
 @contextmanager
-def worker(pool: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``prefect worker start`` for ``pool`` in its own folder, stopped at the end."""
-    command = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
-    env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[int]:
+    """Run ``command`` in its own session, in its machine's home; yield its pid; stop it
+    at the end."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             command,
@@ -59,7 +58,7 @@ def worker(pool: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Pop
             start_new_session=True,
         )
     try:
-        yield proc
+        yield proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -67,6 +66,22 @@ def worker(pool: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Pop
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def worker(pool: str, env: dict[str, str], log: Path) -> AbstractContextManager[int]:
+    """``prefect worker start`` for ``pool``, polling every second."""
+    command = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
+    env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    return process(command, env, log)
+
+
+def shared_services(
+    name: str, pg_admin_url: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """A database and an S3 prefix of the test's own: the variables every 'machine' gets."""
+    db_url = create_database(pg_admin_url, f"t_{name}")
+    url = use_s3(s3_server, prefix_for(name), monkeypatch)
+    return {"DREAMCRAWL_DB_URL": db_url, "DREAMCRAWL_BLOBS": url, **s3_server.env()}
 
 
 def wait_for_run(api: str, run_id: str, logs: list[Path]) -> dict:
@@ -111,14 +126,9 @@ def test_pipeline_runs_on_two_workers_that_share_no_folder(
     converted_weights: Path,
     prefect_api: dict[str, str],  # noqa: F811
 ) -> None:
-    db_url = create_database(pg_admin_url, "t_no_shared_folder")
-    use_s3(s3_server, prefix_for("no-shared-folder"), monkeypatch)
-    shared = {
-        "DREAMCRAWL_DB_URL": db_url,
-        "DREAMCRAWL_BLOBS": os.environ["DREAMCRAWL_BLOBS"],
-        "PREFECT_API_URL": prefect_api["PREFECT_API_URL"],
-        **s3_server.env(),
-    }
+    shared = shared_services("no_shared_folder", pg_admin_url, s3_server, monkeypatch)
+    shared["PREFECT_API_URL"] = prefect_api["PREFECT_API_URL"]
+    db_url = shared["DREAMCRAWL_DB_URL"]
     homes = {name: tmp_path / name for name in ("deployer", "crawler", "dreamer", "checker")}
     for home in homes.values():
         home.mkdir()

@@ -41,6 +41,7 @@ DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
         ),
         ("[[crawl]]\ncron='* * * * *'\n", "needs at least name and cron"),
         ("[schedules]\n", "unknown section 'schedules'"),
+        ("[pools]\ngpu = 'big'\n", "[pools] takes crawl"),
         ("[[crawl]\n", "is not valid TOML/YAML"),
     ],
 )
