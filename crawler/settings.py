@@ -82,6 +82,9 @@ DREAMCRAWL_COMMONS_MEDIA_DOMAINS = ["upload.wikimedia.org"]
 ITEM_PIPELINES = {
     "crawler.pipelines.CatalogPipeline": 300,
 }
+# The crawl's counters on stderr every few seconds, for the process that started it.
+EXTENSIONS = {"crawler.progress.Progress": 500}
+DREAMCRAWL_PROGRESS_INTERVAL = 5.0
 # Items of one response processed at once. Scrapy (2.13 and later) starts this many
 # asyncio tasks for every response's output; an image response has one item, a page a
 # few dozen requests and rejections, so its default of 100 only costs reactor time.

@@ -20,10 +20,15 @@ The serve config is TOML or YAML::
 
     [on_demand]                     # optional: defaults for the UI's on-demand runs
     presets = ["fast"]
+    steps = 8                       # any dream parameter (dreamcrawl dream --help)
 
     [pools]                         # `dreamcrawl deploy` only (flows/pools.py)
     crawl = "crawl"                 # work pool of crawls and pipelines
     dream = "dream"                 # work pool of the dreams (GPU machines)
+
+Dream parameters (``presets``, ``layers``, ``steps``…) may be written flat, as above, or
+as a ``dream`` table; either way they become the flows' typed ``dream`` parameter and
+are checked here, so a bad value fails ``serve --check``, not a run at 3 a.m.
 
 On-demand deployments ``crawl``, ``stylize`` and ``pipeline`` are always served, so an
 operator can trigger any flow from the Prefect UI with edited parameters.
@@ -80,8 +85,41 @@ def _check_cron(where: str, cron: str) -> None:
         ) from None
 
 
+def _fold_dream(where: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Gather flat dream parameters into the flows' ``dream`` object, validated."""
+    from stylize.errors import StylizeError
+    from stylize.params import DreamParams, parse_channel_text, parse_layer_list
+
+    if "dream" not in inspect.signature(_flow_for(kind).fn).parameters:
+        return parameters
+    nested = parameters.get("dream") or {}
+    if not isinstance(nested, dict):
+        raise UserError(f"{where}: 'dream' must be a table of dream parameters")
+    flat = {k: v for k, v in parameters.items() if k in DreamParams.model_fields}
+    values = {**nested, **flat}
+    if not values:
+        return parameters
+    if isinstance(values.get("layers"), str):
+        values["layers"] = parse_layer_list(values["layers"])
+    if isinstance(values.get("channel"), str):
+        values["channel"] = parse_channel_text(values["channel"])
+    if isinstance(values.get("presets"), str):
+        values["presets"] = [values["presets"]]
+    try:
+        dream = DreamParams.parse(**values)
+        dream.configs()
+    except StylizeError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    rest = {k: v for k, v in parameters.items() if k not in flat and k != "dream"}
+    return {**rest, "dream": dream.model_dump(mode="json", exclude_defaults=True)}
+
+
 def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None:
     accepted = set(inspect.signature(_flow_for(kind).fn).parameters)
+    if "dream" in accepted:
+        from stylize.params import DreamParams
+
+        accepted |= set(DreamParams.model_fields)
     unknown = sorted(set(parameters) - accepted)
     if unknown:
         raise UserError(
@@ -117,6 +155,7 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
             _check_cron(where, str(entry["cron"]))
             parameters = {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}
             _check_parameters(where, kind, parameters)
+            parameters = _fold_dream(where, kind, parameters)
             config.scheduled.append(
                 ScheduledRun(
                     kind=kind,
@@ -132,7 +171,7 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
     if not isinstance(on_demand, dict):
         raise UserError(f"{origin}: [on_demand] must be a table of stylize parameters")
     _check_parameters(f"{origin}: on_demand", "stylize", on_demand)
-    config.on_demand = on_demand
+    config.on_demand = _fold_dream(f"{origin}: on_demand", "stylize", on_demand)
     pools = data.get("pools", {})
     if not isinstance(pools, dict) or set(pools) - {"crawl", "dream"}:
         raise UserError(f'{origin}: [pools] takes crawl = "POOL" and dream = "POOL"')

@@ -14,14 +14,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from flows.dreaming import DreamOutcome, DreamStatus
 from storage.db import open_catalog
-from storage.models import Stylization
+from storage.models import Image, Stylization, StylizationStatus
 from storage.settings import Settings
 
 
 def dream_elsewhere(
     settings: Settings, deployment: str, parameters: dict[str, Any]
-) -> list[dict[str, Any]]:
+) -> list[DreamOutcome]:
     """Run ``deployment`` with ``parameters``, wait for it, and return its outcomes."""
     from prefect.deployments import run_deployment
 
@@ -35,25 +36,32 @@ def dream_elsewhere(
     return outcomes_of(settings, str(flow_run.id))
 
 
-def outcomes_of(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:
+# A row's status as a report outcome (rows the dream run left unfinished: skipped).
+STATUS = {StylizationStatus.DONE: DreamStatus.DONE, StylizationStatus.FAILED: DreamStatus.FAILED}
+
+
+def outcomes_of(settings: Settings, flow_run_id: str) -> list[DreamOutcome]:
     """What the dream flow run ``flow_run_id`` recorded, as report outcomes."""
     catalog = open_catalog(settings)
-    rows = select(
-        Stylization.id,
-        Stylization.preset,
-        Stylization.status,
-        Stylization.output_blob_key,
-        Stylization.octave_timings,
-        Stylization.error,
-    ).where(Stylization.prefect_flow_run_id == flow_run_id)
+    rows = (
+        select(Stylization, Image.sha256)
+        .join(Image, Stylization.image_id == Image.id)
+        .where(Stylization.prefect_flow_run_id == flow_run_id)
+        .order_by(Stylization.id)
+    )
     with catalog.read_session() as session:
-        found = session.execute(rows.order_by(Stylization.id)).all()
-    outcomes = []
-    for row_id, preset, status, output, timings, error in found:
-        outcome: dict[str, Any] = {"id": row_id, "preset": preset, "status": status}
-        if output:
-            outcome.update(output=output, seconds=round(sum(timings or []), 3))
-        if error:
-            outcome["error"] = error
-        outcomes.append(outcome)
-    return outcomes
+        found = session.execute(rows).all()
+    return [
+        DreamOutcome(
+            id=row.id,
+            preset=row.preset or "",
+            status=STATUS.get(row.status, DreamStatus.SKIPPED),
+            error=row.error,
+            seconds=round(sum(row.octave_timings or []), 3) if row.output_blob_key else None,
+            octave_timings=tuple(row.octave_timings or ()),
+            device=row.device,
+            output=row.output_blob_key,
+            image_sha256=sha256,
+        )
+        for row, sha256 in found
+    ]

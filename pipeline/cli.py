@@ -5,7 +5,7 @@ Each subcommand lives in ``pipeline/commands/<name>.py`` with two functions:
 imports (TensorFlow, Scrapy, Prefect) happen inside ``run`` so that ``--help`` and the
 catalog commands start fast.
 
-Exit codes (DESIGN.md): 0 success; 2 bad usage or bad input, one line on stderr;
+Exit codes (README, "Commands"): 0 success; 2 bad usage or bad input, one line on stderr;
 1 an unexpected failure.
 """
 
@@ -90,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dreamcrawl`` console script."""
     prefect_defaults()
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "accepts_any_arguments", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
         action = getattr(args, "catalog_action", None)

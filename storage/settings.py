@@ -1,6 +1,6 @@
 """Settings read from the environment.
 
-Four variables steer a deployment (DESIGN.md, "Fixed interfaces"):
+Four variables steer a deployment (README, "Configuration"):
 
 - ``DREAMCRAWL_HOME``: the data folder (blob store, SQLite catalog, converted weights);
   defaults to ``$XDG_DATA_HOME/dreamcrawl`` (``~/.local/share/dreamcrawl``).

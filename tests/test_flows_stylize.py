@@ -16,11 +16,12 @@ from storage import jobs
 from storage.db import Catalog, open_catalog
 from storage.models import Stylization, StylizationStatus
 from storage.settings import Settings
-from tests.helpers import add_image, photo_bytes
+from stylize.params import DreamParams
+from tests.helpers import add_image, photo_bytes, visible_device_kind
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-FAST = {"presets": ["fast"], "steps": 2}
+FAST = {"dream": DreamParams(presets=["fast"], steps=2)}
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_stylize_records_lineage_and_reruns_are_free(dream_env: Catalog) -> None
 
     state = stylize_flow(**FAST, return_state=True)
     result = state.result()
-    assert result["summary"]["dreamed"] == 2
+    assert result["summary"]["dreamed"] == 2, result["outcomes"]
     rows = _rows(dream_env)
     assert [r.status for r in rows] == [StylizationStatus.DONE] * 2
     flow_run_id = str(state.state_details.flow_run_id)
@@ -63,7 +64,7 @@ def test_stylize_records_lineage_and_reruns_are_free(dream_env: Catalog) -> None
         assert json.loads(row.params_json)["steps"] == 2
         assert len(row.params_hash) == 64
         assert row.weights_id.startswith("inceptionv3-imagenet-")
-        assert row.device == "CPU"
+        assert row.device.startswith(visible_device_kind())
         assert row.objective_values["after"] > row.objective_values["before"]
         assert len(row.octave_timings) == 2
         assert row.output_blob_key == row.output_sha256
@@ -87,7 +88,7 @@ def test_crashed_run_leftovers_are_picked_up(dream_env: Catalog) -> None:
     from flows.flows import stylize_flow
 
     settings = dream_env.settings
-    owed = plan_jobs(settings, ["fast"], overrides=None, weights=os.environ["DREAMCRAWL_WEIGHTS"])
+    owed = plan_jobs(settings, DreamParams(), weights=os.environ["DREAMCRAWL_WEIGHTS"]).jobs
     assert len(owed) == 2
     # A worker that died mid-dream leaves its row "running" with a lease that expires...
     with dream_env.session() as session:
@@ -97,8 +98,8 @@ def test_crashed_run_leftovers_are_picked_up(dream_env: Catalog) -> None:
         assert jobs.claim(session, owed[1].stylization_id)
         jobs.fail(session, owed[1].stylization_id, "MemoryError: out of memory")
 
-    result = stylize_flow(presets=["fast"])
-    assert result["summary"]["dreamed"] == 2
+    result = stylize_flow(dream=DreamParams(presets=["fast"]))
+    assert result["summary"]["dreamed"] == 2, result["outcomes"]
     rows = _rows(dream_env)
     assert [r.status for r in rows] == [StylizationStatus.DONE] * 2
     assert [r.attempts for r in rows] == [2, 2]
@@ -110,10 +111,12 @@ def test_live_lease_is_not_stolen(dream_env: Catalog) -> None:
     from flows.dreaming import plan_jobs
     from flows.flows import stylize_flow
 
-    owed = plan_jobs(dream_env.settings, ["fast"], weights=os.environ["DREAMCRAWL_WEIGHTS"])
+    owed = plan_jobs(
+        dream_env.settings, DreamParams(), weights=os.environ["DREAMCRAWL_WEIGHTS"]
+    ).jobs
     with dream_env.session() as session:
         assert jobs.claim(session, owed[0].stylization_id, lease=timedelta(hours=1))
-    result = stylize_flow(presets=["fast"])
+    result = stylize_flow(dream=DreamParams(presets=["fast"]))
     assert result["summary"]["dreamed"] == 1
     statuses = [r.status for r in _rows(dream_env)]
     assert statuses == [StylizationStatus.RUNNING, StylizationStatus.DONE]
@@ -129,7 +132,7 @@ def test_broken_image_fails_cleanly_and_is_recorded(dream_env: Catalog) -> None:
     with dream_env.session() as session:
         upsert_image(session, ImageFacts(sha256=bad, width=10, height=10, format="PNG", bytes=17))
     result = stylize_flow(**FAST)
-    assert result["summary"]["dreamed"] == 2
+    assert result["summary"]["dreamed"] == 2, result["outcomes"]
     assert result["summary"]["failed"] == 1
     failed = [r for r in _rows(dream_env) if r.status == StylizationStatus.FAILED]
     assert len(failed) == 1
@@ -154,7 +157,7 @@ def test_gpu_slot_is_a_prefect_concurrency_limit(dream_env: Catalog) -> None:
     from flows.flows import stylize_flow
 
     result = stylize_flow(**FAST, gpu_slot="gpu")
-    assert result["summary"]["dreamed"] == 2
+    assert result["summary"]["dreamed"] == 2, result["outcomes"]
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name("gpu")
     assert limit.limit == 1

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,8 +23,7 @@ from storage.models import CrawlRun, CrawlStatus, Sighting
 from storage.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import dreamcrawl
-
-DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
+from tests.prefect_fixture import wait_for
 
 
 @pytest.mark.parametrize(
@@ -69,62 +65,6 @@ def test_yaml_config_is_accepted(settings: Settings, tmp_path: Path) -> None:
     assert "stylize\ton-demand" in result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "2",
-    }
-    with open(tmp_path / "prefect-server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        _wait_for(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, "server")
-        yield {"PREFECT_API_URL": api, "PREFECT_HOME": env["PREFECT_HOME"]}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Poll ``condition`` until it holds; fail after DEADLINE seconds."""
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"gave up waiting for the {what}")
-
-
 def test_scheduled_crawl_fires_on_its_cron(
     settings: Settings, tmp_path: Path, prefect_api: dict[str, str]
 ) -> None:
@@ -156,9 +96,9 @@ def test_scheduled_crawl_fires_on_its_cron(
 
         try:
             # The scheduler creates runs ahead of time...
-            _wait_for(lambda: len(scheduled_runs()) >= 1, "scheduled runs")
+            wait_for(lambda: len(scheduled_runs()) >= 1, "scheduled runs")
             # ...and the first one runs at the next minute boundary.
-            _wait_for(
+            wait_for(
                 lambda: any(r["state_type"] == "COMPLETED" for r in scheduled_runs()),
                 "scheduled crawl to complete",
             )

@@ -29,16 +29,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.dreaming import build_config
     from pipeline.demo import DEMO_STEPS, print_next_steps, run_demo
     from pipeline.demo_site import DEMO_KEYWORDS
+    from stylize.params import DreamParams
 
-    build_config(args.preset)  # an unknown preset is exit 2 before any work
+    steps = DEMO_STEPS if args.steps is None else args.steps
+    dream = DreamParams.parse(presets=[args.preset], steps=steps)
+    dream.configs()  # an unknown preset or a bad step count is exit 2 before any work
     result = run_demo(
         out_dir=args.out,
         keywords=args.keyword or DEMO_KEYWORDS,
-        preset=args.preset,
-        steps=DEMO_STEPS if args.steps is None else args.steps,
+        dream=dream,
         weights=args.weights,
     )
     print_next_steps(result)
