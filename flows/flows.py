@@ -243,6 +243,7 @@ def pipeline_flow(
     weights: str | None = None,
     dask_workers: int = 0,
     gpu_slot: str = "auto",
+    dream_deployment: str | None = None,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -257,6 +258,8 @@ def pipeline_flow(
         weights: an InceptionV3 weights file (empty: resolved automatically).
         dask_workers: fan the dreams out over a local Dask cluster of this many workers.
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
+        dream_deployment: hand the dreams to this deployment (e.g. "stylize/stylize" on
+            the dream work pool, see `dreamcrawl deploy`) instead of this flow's process.
     """
     settings = get_settings()
     dream.configs()  # a bad value fails before the crawl, not after it
@@ -269,9 +272,16 @@ def pipeline_flow(
         allow_private,
     )
     crawl: CrawlReport = crawl_task(settings, request)
-    outcomes, left = _stylize(
-        settings, dream, crawl.image_ids, None, weights, dask_workers, None, gpu_slot
-    )
+    if dream_deployment:
+        from flows.handoff import dream_elsewhere
+
+        parameters = {"dream": dream.model_dump(mode="json"), "image_ids": crawl.image_ids,
+                      "weights": weights, "gpu_slot": gpu_slot}  # fmt: skip
+        outcomes, left = dream_elsewhere(settings, dream_deployment, parameters), 0
+    else:
+        outcomes, left = _stylize(
+            settings, dream, crawl.image_ids, None, weights, dask_workers, None, gpu_slot
+        )
     summary = publish_report("pipeline", settings, crawl, outcomes, left)
     return {
         "crawl": crawl.as_dict(),

@@ -181,7 +181,10 @@ def dream_task(
 
     guard = concurrency(slot, occupy=1, strict=True) if slot else contextlib.nullcontext()
     with guard:
-        outcome = run_job(settings, job, weights=weights, flow_run_id=flow_run_id)
+        # On a Dask worker of another machine: its own data folder and weights, the
+        # flow's catalog and blob store.
+        here = settings.on_this_machine()
+        outcome = run_job(here, job, weights=weights, flow_run_id=flow_run_id)
     outcome = dataclasses.replace(outcome, pid=os.getpid())
     if outcome.status is DreamStatus.FAILED:
         # Recorded on the row already; failing the task keeps it out of Prefect's cache.
