@@ -29,7 +29,6 @@ from tests.conftest import REPO
 from tests.pg_server import create_database
 from tests.s3_fixture import BUCKET, prefix_for, use_s3
 from tests.s3_server import S3Server
-from tests.test_serve import prefect_api  # noqa: F401  (a real `prefect server start`)
 
 BIN = Path(sys.executable).parent
 DEADLINE = 300.0  # seconds for the flow runs to finish, once triggered
@@ -124,7 +123,7 @@ def test_pipeline_runs_on_two_workers_that_share_no_folder(
     pg_admin_url: str,
     s3_server: S3Server,
     converted_weights: Path,
-    prefect_api: dict[str, str],  # noqa: F811
+    prefect_api: dict[str, str],
 ) -> None:
     shared = shared_services("no_shared_folder", pg_admin_url, s3_server, monkeypatch)
     shared["PREFECT_API_URL"] = prefect_api["PREFECT_API_URL"]
