@@ -32,7 +32,7 @@ from crawler.writer import CatalogWriter, NearDuplicates
 from storage.db import open_catalog
 from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
-from storage.settings import ENV_DB_URL, ENV_HOME, Settings, get_settings
+from storage.settings import ENV_BLOBS, ENV_DB_URL, ENV_HOME, Settings, get_settings
 
 log = logging.getLogger("dreamcrawl.crawler")
 
@@ -259,6 +259,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env[ENV_HOME] = str(settings.home)
     env[ENV_DB_URL] = settings.db_url
+    env[ENV_BLOBS] = settings.blobs
     return env
 
 

@@ -22,6 +22,10 @@ The serve config is TOML or YAML::
     presets = ["fast"]
     steps = 8                       # any dream parameter (dreamcrawl dream --help)
 
+    [pools]                         # `dreamcrawl deploy` only (flows/pools.py)
+    crawl = "crawl"                 # work pool of crawls and pipelines
+    dream = "dream"                 # work pool of the dreams (GPU machines)
+
 Dream parameters (``presets``, ``layers``, ``steps``…) may be written flat, as above, or
 as a ``dream`` table; either way they become the flows' typed ``dream`` parameter and
 are checked here, so a bad value fails ``serve --check``, not a run at 3 a.m.
@@ -65,6 +69,7 @@ class ScheduledRun:
 class ServeConfig:
     scheduled: list[ScheduledRun] = field(default_factory=list)
     on_demand: dict[str, Any] = field(default_factory=dict)
+    pools: dict[str, str] = field(default_factory=lambda: {"crawl": "crawl", "dream": "dream"})
 
 
 def _flow_for(kind: str) -> Any:
@@ -183,10 +188,10 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
     """Validate a parsed config mapping; every mistake is a one-line :class:`UserError`."""
     if not isinstance(data, dict):
         raise UserError(f"{origin}: expected tables [[crawl]], [[pipeline]], [on_demand]")
-    unknown = sorted(set(data) - {*SCHEDULED_KINDS, "on_demand"})
+    unknown = sorted(set(data) - {*SCHEDULED_KINDS, "on_demand", "pools"})
     if unknown:
         raise UserError(
-            f"{origin}: unknown section '{unknown[0]}'; accepted: crawl, pipeline, on_demand"
+            f"{origin}: unknown section '{unknown[0]}'; accepted: crawl, pipeline, on_demand, pools"
         )
     config = ServeConfig()
     names: set[str] = set()
@@ -225,6 +230,10 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
     _check_parameters(f"{origin}: on_demand", "stylize", on_demand)
     config.on_demand = _fold_dream(f"{origin}: on_demand", "stylize", on_demand)
     _check_types(f"{origin}: on_demand", "stylize", config.on_demand)
+    pools = data.get("pools", {})
+    if not isinstance(pools, dict) or set(pools) - {"crawl", "dream"}:
+        raise UserError(f'{origin}: [pools] takes crawl = "POOL" and dream = "POOL"')
+    config.pools.update({k: str(v) for k, v in pools.items()})
     return config
 
 
@@ -248,9 +257,19 @@ def load_config(path: Path | str | None) -> ServeConfig:
     return parse_config(data, origin=str(path))
 
 
-def build_deployments(config: ServeConfig) -> list[Any]:
-    """Prefect RunnerDeployments for every scheduled run plus the on-demand flows."""
+def build_deployments(
+    config: ServeConfig, *, pipeline_defaults: dict[str, Any] | None = None, **options: Any
+) -> list[Any]:
+    """Prefect RunnerDeployments for every scheduled run plus the on-demand flows.
+
+    ``pipeline_defaults`` are added to every pipeline's parameters (unless given), and
+    ``options`` to every ``to_deployment`` call (``dreamcrawl deploy`` uses both).
+    """
     from prefect.schedules import Schedule
+
+    def parameters_of(kind: str, given: dict[str, Any]) -> dict[str, Any]:
+        extra = pipeline_defaults if kind == "pipeline" and pipeline_defaults else {}
+        return {**extra, **given}
 
     deployments = []
     for run in config.scheduled:
@@ -259,10 +278,11 @@ def build_deployments(config: ServeConfig) -> list[Any]:
             _flow_for(run.kind).to_deployment(
                 name=run.name,
                 schedules=[schedule],
-                parameters=run.parameters,
+                parameters=parameters_of(run.kind, run.parameters),
                 paused=run.paused,
                 description=run.description or f"scheduled {run.kind}: {run.cron}",
                 tags=["dreamcrawl", "scheduled", run.kind],
+                **options,
             )
         )
     for kind in ("crawl", "stylize", "pipeline"):
@@ -270,9 +290,10 @@ def build_deployments(config: ServeConfig) -> list[Any]:
         deployments.append(
             _flow_for(kind).to_deployment(
                 name=kind,
-                parameters=parameters,
+                parameters=parameters_of(kind, parameters),
                 description=f"on-demand {kind}: trigger it from the UI with your parameters",
                 tags=["dreamcrawl", "on-demand", kind],
+                **options,
             )
         )
     return deployments

@@ -181,21 +181,14 @@ def dream_task(
 
     guard = concurrency(slot, occupy=1, strict=True) if slot else contextlib.nullcontext()
     with guard:
-        outcome = run_job(settings, job, weights=weights, flow_run_id=flow_run_id)
+        # On a Dask worker of another machine: its own data folder and weights, the
+        # flow's catalog and blob store.
+        here = settings.on_this_machine()
+        outcome = run_job(here, job, weights=weights, flow_run_id=flow_run_id)
     outcome = dataclasses.replace(outcome, pid=os.getpid())
     if outcome.status is DreamStatus.FAILED:
         # Recorded on the row already; failing the task keeps it out of Prefect's cache.
         raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome.error}")
-    if outcome.status is DreamStatus.DONE:
-        get_run_logger().info(
-            "dreamed image %s (%dx%d) with %s in %.1f s on %s",
-            job.image_sha256[:12],
-            outcome.width or 0,
-            outcome.height or 0,
-            job.preset,
-            outcome.seconds or 0.0,
-            outcome.device,
-        )
     return outcome
 
 

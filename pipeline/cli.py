@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "run",
     "catalog",
     "serve",
+    "deploy",
     "demo",
     "weights",
     "db",
@@ -41,6 +42,11 @@ COMMAND_MODULES = (
 # A process spawned by a quieted dreamcrawl (a flow run under `serve`) re-imports this
 # module first: its TensorFlow import is quieted as well.
 install_if_marked()
+
+# Commands that read or write blobs: their store is probed before they start, so a bad
+# DREAMCRAWL_BLOBS (endpoint, credentials, bucket, refused writes) stops them at once.
+BLOB_WRITERS = frozenset({"crawl", "import", "stylize", "run", "serve", "demo"})
+BLOB_READERS = frozenset({"check", "gallery"})  # catalog actions
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -97,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow(args.verbose)  # before any command imports TensorFlow
     setup_logging(args.verbose)
     try:
+        action = getattr(args, "catalog_action", None)
+        if args.command in BLOB_WRITERS or action in BLOB_READERS:
+            from storage.blobstores import preflight
+
+            preflight(write=args.command in BLOB_WRITERS or getattr(args, "repair", False))
         return int(args.func(args) or EXIT_OK)
     except (UserError, StylizeError) as exc:
         message = " ".join(str(exc).split("\n"))

@@ -37,6 +37,7 @@ from tests.prefect_fixture import wait_for
         ),
         ("[[crawl]]\ncron='* * * * *'\n", "needs at least name and cron"),
         ("[schedules]\n", "unknown section 'schedules'"),
+        ("[pools]\ngpu = 'big'\n", "[pools] takes crawl"),
         ("[[crawl]\n", "is not valid TOML/YAML"),
         (
             "[[crawl]]\nname='a'\ncron='0 3 * * *'\ntimezone='Mars/Olympus'\nkeywords=['cat']\n",
