@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from storage.filters import (
+    IMAGE_KINDS,
     KINDS,
     Filters,
     Kind,
@@ -29,6 +30,7 @@ from storage.filters import (
     parse_sort,
     parse_when,
 )
+from storage.labels import SHOWN_MIN_SCORE
 
 __all__ = [
     "KINDS",
@@ -81,9 +83,31 @@ def _layer_clause(view_layers: str) -> str:
     return f"(',' || {view_layers} || ',') LIKE :{{p}}"
 
 
+def _label_clause(kind: Kind, name: str) -> str:
+    """``--label`` (a class name or WordNet id) or ``--label-of`` (WordNet ids).
+
+    On images and stylizations a label counts when it shows: the top one, or at least
+    ``SHOWN_MIN_SCORE`` probable; the labels listing filters its own rows.
+    """
+    if name == "label":
+        match = "(lower({a}.name) IN :{{p}} OR {a}.wnid IN :{{p}})"
+    else:
+        match = "{a}.wnid IN :{{p}}"
+    if kind.name == "labels":
+        return match.format(a="v")
+    shows = f"({{a}}.rank = 1 OR {{a}}.score >= {SHOWN_MIN_SCORE})"
+    return (
+        "EXISTS (SELECT 1 FROM labels l WHERE l.image_id = v.image_id AND "
+        + shows.format(a="l")
+        + " AND "
+        + match.format(a="l")
+        + ")"
+    )
+
+
 def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
     """SQL template for one filter on ``kind``; ``{p}`` is its bound parameter."""
-    image_kinds = kind.name in ("stylizations", "images")
+    image_kinds = kind.name in IMAGE_KINDS
     if name == "keyword":
         if image_kinds:
             return _keyword_exists(dialect, "sightings", "s.image_id = v.image_id")
@@ -123,6 +147,8 @@ def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
         return "v.crawl_run_id IN :{p}"
     if name == "image":
         return "v.image_id IN :{p}"
+    if name in ("label", "label_of"):
+        return _label_clause(kind, name)
     if name == "since":
         return f"v.{kind.date_column} >= :{{p}}"
     if name == "until":
@@ -148,7 +174,7 @@ def build_select(
     names = tuple(columns or query.columns or kind.view.column_names)
     clauses: list[str] = []
     params: list[sa.BindParameter[Any]] = []
-    by_index = keyword_texts is not None and kind.name in ("stylizations", "images")
+    by_index = keyword_texts is not None and kind.name in IMAGE_KINDS
     for i, name in enumerate(filters.used()):
         param = f"f{i}"
         value = getattr(filters, name)
@@ -173,7 +199,7 @@ def build_select(
         if name in ("since", "until"):
             params.append(sa.bindparam(param, value, type_=sa.DateTime(timezone=True)))
         else:
-            if name == "keyword":
+            if name in ("keyword", "label"):
                 value = tuple(v.lower() for v in value)
             params.append(sa.bindparam(param, list(value), expanding=True))
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
@@ -220,7 +246,7 @@ def plan_keywords(conn: Connection, query: Query) -> list[str] | None:
     keyword).
     """
     wanted = {k.lower() for k in query.filters.keyword}
-    if not wanted or query.kind.name not in ("stylizations", "images"):
+    if not wanted or query.kind.name not in IMAGE_KINDS:
         return None
     most = KEYWORD_LOOKUP_MAX_DISTINCT
     values = conn.execute(_DISTINCT_KEYWORDS, {"most": most + 1}).scalars().all()
