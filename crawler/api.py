@@ -112,8 +112,13 @@ def run_crawl(
     timeout: float | None = None,
     prefect_flow_run_id: str | None = None,
     settings: Settings | None = None,
+    content_check: bool = False,
 ) -> CrawlResult:
     """Crawl sites and/or search sources for images matching ``keywords``.
+
+    ``content_check`` keeps only images one of whose top labels falls under a keyword
+    their text matched (docs/crawler.md#content-check); it needs the labeller's weights
+    and refuses to start without them.
 
     ``sources`` defaults to ``["site"]`` when ``start_urls`` are given. ``resume`` names
     a crawl run to continue (its stored options are used; the others are ignored).
@@ -122,9 +127,12 @@ def run_crawl(
     """
     settings = settings or get_settings()
     catalog = open_catalog(settings)
+    overrides = parse_overrides(overrides)
     if resume is not None:
         run_id = _reopen(catalog, resume, prefect_flow_run_id)
     else:
+        content_check = content_check or _truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
+        check_labeller(settings, content_check=content_check, overrides=overrides)
         run_id = _create(
             catalog,
             keywords=_clean_keywords(keywords),
@@ -133,15 +141,40 @@ def run_crawl(
             max_images=max_images,
             depth=depth,
             allow_private=allow_private,
-            overrides=parse_overrides(overrides),
+            overrides=overrides,
             prefect_flow_run_id=prefect_flow_run_id,
+            content_check=content_check,
         )
     return _run_process(catalog, run_id, timeout)
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_labeller(
+    settings: Settings, *, content_check: bool, overrides: Mapping[str, Any] | None = None
+) -> None:
+    """Before a crawl starts: a content check without labeller weights is a user error;
+    labels without them are off, said in one warning line."""
+    from crawler.labelling import FETCH_HINT, labeller_available, missing_line
+
+    if labeller_available(settings.weights_dir):
+        return
+    if content_check:
+        raise UserError(
+            f"--content-check needs the labeller's weights and {settings.weights_dir} has "
+            f"none; {FETCH_HINT}"
+        )
+    labels = (overrides or {}).get("DREAMCRAWL_LABELS", True)
+    if labels is True or _truthy(labels):
+        log.warning("%s", missing_line(settings.weights_dir))
+
+
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
             max_images: int | None, depth: int | None, allow_private: bool,
-            overrides: dict[str, Any], prefect_flow_run_id: str | None) -> int:  # fmt: skip
+            overrides: dict[str, Any], prefect_flow_run_id: str | None,
+            content_check: bool = False) -> int:  # fmt: skip
     sources = list(dict.fromkeys(sources or ([SITE] if start_urls else [])))
     if not sources:
         raise UserError("give --start-url URL (crawl a site) or --source NAME (search)")
@@ -160,6 +193,7 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
         "max_images": max_images,
         "allow_private": allow_private,
         "overrides": overrides,
+        "content_check": content_check,
     }
     with catalog.session() as session:
         run = CrawlRun(
@@ -248,6 +282,7 @@ def import_paths(
     near_duplicates: NearDuplicates | str = NearDuplicates.KEEP,
     limits: Limits | None = None,
     settings: Settings | None = None,
+    labels: bool = True,
 ) -> CrawlResult:
     """Import image files (folders are walked) as an ``import`` crawl run.
 
@@ -282,7 +317,12 @@ def import_paths(
         session.add(run)
         session.flush()
         run_id = int(run.id)
-    writer = CatalogWriter(catalog, run_id, limits or Limits(), near_duplicates=policy)
+    from crawler.labelling import start_labels
+
+    labeller, _ = start_labels(catalog, labels=labels, content_check=False)
+    writer = CatalogWriter(
+        catalog, run_id, limits or Limits(), near_duplicates=policy, labels=labeller
+    )
     status, error = CrawlStatus.FINISHED, None
     try:
         for path, root in _walk(roots):
@@ -307,6 +347,8 @@ def import_paths(
     finally:
         writer.close()
         counts = run_counts(catalog, run_id)
+        if labeller is not None:
+            counts["labels"] = labeller.close()
         with catalog.session() as session:
             run = session.get(CrawlRun, run_id)
             assert run is not None

@@ -13,7 +13,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_report
 from flows.dreaming import DreamJob, DreamOverrides
-from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
+from flows.tasks import (
+    crawl_task,
+    current_flow_run_id,
+    dream_task,
+    label_task,
+    plan_task,
+    reconcile_task,
+)
 from storage.settings import Settings, get_settings
 
 DEFAULT_PRESETS = ["fast"]
@@ -166,6 +173,7 @@ def crawl_flow(
     depth: int = 2,
     allow_private: bool = False,
     resume: int | None = None,
+    content_check: bool = False,
 ) -> dict[str, Any]:
     """Crawl sites or a keyword search source for images matching the keywords.
 
@@ -177,11 +185,14 @@ def crawl_flow(
         depth: how many links deep to follow from the start pages.
         allow_private: allow loopback and private addresses (local test sites).
         resume: continue an interrupted crawl run by its id.
+        content_check: keep an image only if its ImageNet labels show a keyword its text
+            matched (needs the labeller's weights).
     """
     settings = get_settings()
     crawl = crawl_task(settings, _crawl_request(locals()))
+    labels = label_task(settings)
     summary = publish_report("crawl", crawl, [], str(settings.home))
-    return {"crawl": crawl, "summary": summary}
+    return {"crawl": crawl, "labels": labels, "summary": summary}
 
 
 @flow(name="pipeline", log_prints=True)
@@ -198,6 +209,7 @@ def pipeline_flow(
     weights: str | None = None,
     dask_workers: int = 0,
     gpu_slot: str = "auto",
+    content_check: bool = False,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -214,6 +226,8 @@ def pipeline_flow(
         weights: an InceptionV3 weights file (default: resolved automatically).
         dask_workers: fan the dreams out over a local Dask cluster of this many workers.
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
+        content_check: keep an image only if its ImageNet labels show a keyword its text
+            matched (needs the labeller's weights).
     """
     settings = get_settings()
     crawl = crawl_task(settings, _crawl_request(locals()))
@@ -235,4 +249,5 @@ def pipeline_flow(
 
 def _crawl_request(params: dict[str, Any]) -> dict[str, Any]:
     names = ("keywords", "start_urls", "sources", "max_images", "depth", "allow_private", "resume")
+    names += ("content_check",)
     return {name: params[name] for name in names if params.get(name) is not None}

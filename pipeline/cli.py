@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "crawl",
     "import_",
     "stylize",
+    "label",
     "run",
     "catalog",
     "serve",
