@@ -232,6 +232,27 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _run_process(catalog: Any, run_id: int, timeout: float | None) -> CrawlResult:
+    from crawler import label_run
+
+    labels = label_run.start(catalog, run_id)  # beside the crawl, off its path
+    try:
+        result = _crawl_process(catalog, run_id, timeout)
+    except BaseException:
+        if labels is not None:
+            labels.child.kill()
+            labels.child.wait()
+        raise
+    counts = labels.finish() if labels is not None else None
+    if counts is not None:
+        with catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            assert run is not None
+            run.counts = {**run.counts, "labels": counts}
+            result = CrawlResult(run_id, run.status, dict(run.counts), run.error)
+    return result
+
+
+def _crawl_process(catalog: Any, run_id: int, timeout: float | None) -> CrawlResult:
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
     log.info("crawl run %s: starting %s", run_id, " ".join(command))
     child = subprocess.Popen(

@@ -225,15 +225,19 @@ def label_catalog(
     *,
     limit: int | None = None,
     batch: int = BATCH,
+    crawl_run_id: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Label the catalog's images that ``labeller`` has not labelled yet, oldest first."""
+    """Label the catalog's images that ``labeller`` has not labelled yet, oldest first
+    (only those of ``crawl_run_id``, if given)."""
     counts: Counter[str] = Counter()
     after = 0
     while limit is None or counts.total() < limit:
         size = batch if limit is None else min(batch, limit - counts.total())
         with catalog.read_session() as session:
-            todo = unlabelled(session, labeller.id, limit=size, after_id=after)
+            todo = unlabelled(
+                session, labeller.id, limit=size, after_id=after, crawl_run_id=crawl_run_id
+            )
         if not todo:
             break
         after = todo[-1][0]

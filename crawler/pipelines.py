@@ -68,7 +68,7 @@ class CatalogPipeline:
         catalog = open_catalog(Settings.from_env())
         self.labels, self.content_check = start_labels(
             catalog,
-            labels=settings.getbool("DREAMCRAWL_LABELS"),
+            labels=False,  # a labeller process of its own labels the run (crawler.label_run)
             content_check=settings.getbool("DREAMCRAWL_CONTENT_CHECK"),
             top_k=settings.getint("DREAMCRAWL_CONTENT_TOP_K"),
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.models import Image, ImageStatus, Label, Labelling
+from storage.models import Image, ImageStatus, Label, Labelling, Sighting
 from storage.records import dialect_insert
 
 # A label "shows" its class in listings when it is the top one or at least this probable.
@@ -40,9 +40,15 @@ class LabelOutcome:
 
 
 def unlabelled(
-    session: Session, labeller: str, *, limit: int, after_id: int = 0
+    session: Session,
+    labeller: str,
+    *,
+    limit: int,
+    after_id: int = 0,
+    crawl_run_id: int | None = None,
 ) -> list[tuple[int, str]]:
-    """``(image id, blob key)`` of ok images with no labelling by ``labeller``, by id."""
+    """``(image id, blob key)`` of ok images with no labelling by ``labeller``, by id
+    (only those ``crawl_run_id`` saw, if given)."""
     done = sa.select(Labelling.image_id).where(
         Labelling.image_id == Image.id, Labelling.labeller == labeller
     )
@@ -52,6 +58,9 @@ def unlabelled(
         .order_by(Image.id)
         .limit(limit)
     )
+    if crawl_run_id is not None:
+        seen = sa.select(Sighting.image_id).where(Sighting.crawl_run_id == crawl_run_id)
+        stmt = stmt.where(Image.id.in_(seen))
     return [(int(i), str(k)) for i, k in session.execute(stmt).all()]
 
 
