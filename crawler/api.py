@@ -132,7 +132,6 @@ def run_crawl(
         run_id = _reopen(catalog, resume, prefect_flow_run_id)
     else:
         content_check = content_check or _truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
-        check_labeller(settings, content_check=content_check, overrides=overrides)
         run_id = _create(
             catalog,
             keywords=_clean_keywords(keywords),
@@ -187,6 +186,7 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
         raise UserError(f"--max-images must be 0 (no limit) or more, got {max_images}")
     if depth is not None and depth < 0:
         raise UserError(f"--depth must be 0 or more, got {depth}")
+    check_labeller(catalog.settings, content_check=content_check, overrides=overrides)
     config = {
         "start_urls": start_urls,
         "depth": depth,
