@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.batches import take_batch
 from storage.db import Catalog
 from storage.labels import LabelOutcome, LabelRow, record, unlabelled
 from storage.models import Labelling
@@ -129,16 +130,7 @@ class LabelWorker:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
-            while len(batch) < self.batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = take_batch(self._queue, first, self.batch)
             try:
                 self._label(batch)
             except Exception as exc:  # labels are extra: the crawl goes on without them

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import reasons
+from crawler.batches import take_batch
 from crawler.items import Candidate, OutcomeKind
 from crawler.near_duplicates import PhashIndex
 from crawler.run_state import JOURNAL, recover_run, run_dir
@@ -215,16 +216,7 @@ class CatalogWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = take_batch(self._queue, first, self.MAX_BATCH)
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Pending, Future[Outcome]]]) -> None:
