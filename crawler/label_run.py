@@ -1,11 +1,12 @@
 """A crawl's labeller process: ``python -m crawler.label_run RUN_ID``.
 
 :func:`crawler.api.run_crawl` starts it beside the crawl process when labels are on (and
-no content check runs in the crawl itself), so the crawler never loads TensorFlow and
-labelling never slows a download: this process labels the run's committed images in
-batches as they appear, and when its standard input closes (the crawl has ended) it
-labels what is left, prints its counts as JSON and exits. Labels are extra: if it
-fails, the crawl's images stay and ``dreamcrawl label`` labels them later.
+no content check runs in the crawl itself), so the crawler never loads TensorFlow. It
+runs niced, on one TensorFlow thread, so that labelling takes at most a core from the
+crawl. It labels the run's committed images in batches as they appear, and when its
+standard input closes (the crawl has ended) it labels what is left, prints its counts
+as JSON and exits. Labels are extra: if it fails, the crawl's images stay and
+``dreamcrawl label`` labels them later.
 """
 
 from __future__ import annotations
@@ -104,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m crawler.label_run RUN_ID", file=sys.stderr)
         return 2
-    # Below the crawl in the CPU queue: labels wait, downloads and commits do not.
+    # Below the crawl in the CPU queue, and on one core at most: labels wait, downloads
+    # and commits do not.
     os.nice(10)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     ended = threading.Event()
 
     def wait_for_eof() -> None:
