@@ -3,7 +3,8 @@
 :func:`crawler.api.run_crawl` starts it beside the crawl process when labels are on (and
 no content check runs in the crawl itself), so the crawler never loads TensorFlow. It
 runs niced, on one TensorFlow thread, so that labelling takes at most a core from the
-crawl. It labels the run's committed images in batches as they appear, and when its
+crawl, and loads TensorFlow only when the crawl has ended or a backlog of images waits.
+It labels the run's committed images in batches as they appear, and when its
 standard input closes (the crawl has ended) it labels what is left, prints its counts
 as JSON and exits. Labels are extra: if it fails, the crawl's images stay and
 ``dreamcrawl label`` labels them later.
@@ -23,12 +24,16 @@ from typing import Any
 
 from crawler.labelling import label_catalog, labeller_available
 from storage.db import Catalog, open_catalog
+from storage.labels import count_unlabelled
 from storage.models import CrawlRun
 from storage.settings import ENV_DB_URL, ENV_HOME, get_settings
 
 log = logging.getLogger("dreamcrawl.crawler.label_run")
 
 POLL_S = 0.5  # how long an idle labeller waits for the crawl's next images
+# Images waiting before the labeller loads TensorFlow while the crawl still runs: loading
+# costs seconds of CPU, worth spending beside a crawl only for a backlog this large.
+BACKLOG = 256
 
 
 @dataclass
@@ -84,10 +89,23 @@ def start(catalog: Catalog, run_id: int) -> LabelProcess | None:
     return LabelProcess(run_id, child)
 
 
-def label_run(catalog: Catalog, run_id: int, crawl_ended: threading.Event) -> dict[str, int]:
-    """Label ``run_id``'s images until the crawl has ended and none are left."""
+def label_run(
+    catalog: Catalog, run_id: int, crawl_ended: threading.Event, backlog: int = BACKLOG
+) -> dict[str, int]:
+    """Label ``run_id``'s images until the crawl has ended and none are left.
+
+    TensorFlow loads once the crawl has ended or ``backlog`` images wait, whichever
+    comes first: a short crawl is labelled after it, a long one as it goes.
+    """
+    from stylize.label_weights import labeller_id
     from stylize.labels import load_labeller
 
+    while not crawl_ended.is_set():
+        with catalog.read_session() as session:
+            if count_unlabelled(session, labeller_id(), crawl_run_id=run_id) >= backlog:
+                break
+        crawl_ended.wait(POLL_S)
+    _one_quiet_core()
     labeller = load_labeller(catalog.settings.weights_dir)
     counts: Counter[str] = Counter()
     while True:
@@ -100,18 +118,21 @@ def label_run(catalog: Catalog, run_id: int, crawl_ended: threading.Event) -> di
             crawl_ended.wait(POLL_S)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m crawler.label_run RUN_ID", file=sys.stderr)
-        return 2
-    # Below the crawl in the CPU queue, and on one core at most: labels wait, downloads
-    # and commits do not.
+def _one_quiet_core() -> None:
+    """Below the crawl in the CPU queue, on one core at most: labels wait, downloads and
+    commits do not (TensorFlow's threads inherit the priority)."""
     os.nice(10)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m crawler.label_run RUN_ID", file=sys.stderr)
+        return 2
     ended = threading.Event()
 
     def wait_for_eof() -> None:

@@ -64,11 +64,14 @@ def unlabelled(
     return [(int(i), str(k)) for i, k in session.execute(stmt).all()]
 
 
-def count_unlabelled(session: Session, labeller: str) -> int:
+def count_unlabelled(session: Session, labeller: str, crawl_run_id: int | None = None) -> int:
     done = sa.select(Labelling.image_id).where(
         Labelling.image_id == Image.id, Labelling.labeller == labeller
     )
     stmt = sa.select(sa.func.count()).where(Image.status == ImageStatus.OK, ~sa.exists(done))
+    if crawl_run_id is not None:
+        seen = sa.select(Sighting.image_id).where(Sighting.crawl_run_id == crawl_run_id)
+        stmt = stmt.where(Image.id.in_(seen))
     return int(session.execute(stmt).scalar_one())
 
 
