@@ -26,7 +26,7 @@ from crawler.labelling import label_catalog, labeller_available
 from storage.db import Catalog, open_catalog
 from storage.labels import count_unlabelled
 from storage.models import CrawlRun
-from storage.settings import ENV_DB_URL, ENV_HOME, get_settings
+from storage.settings import get_settings
 
 log = logging.getLogger("dreamcrawl.crawler.label_run")
 
@@ -65,18 +65,16 @@ def wants_labels(run: CrawlRun) -> bool:
     return value in ("1", "true", "yes", "on") and not checks
 
 
-def start(catalog: Catalog, run_id: int) -> LabelProcess | None:
-    """Start the labeller of ``run_id`` if it wants labels and the weights are there."""
+def start(catalog: Catalog, run_id: int, env: dict[str, str]) -> LabelProcess | None:
+    """Start the labeller of ``run_id`` (in the crawl's environment ``env``) if it wants
+    labels and the weights are there."""
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is None or not wants_labels(run):
             return None
     if not labeller_available(catalog.settings.weights_dir):
         return None  # run_crawl said so before it started
-    env = dict(os.environ)
-    env[ENV_HOME] = str(catalog.settings.home)
-    env[ENV_DB_URL] = catalog.settings.db_url
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = {**env, "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     command = [sys.executable, "-m", "crawler.label_run", str(run_id)]
     child = subprocess.Popen(
         command,

@@ -103,8 +103,19 @@ def crawl(catalog: Catalog, run_id: int) -> str:
         process.crawl(crawler, sources=search, **common)
         crawlers.append(crawler)
     process.start()
-
     reasons = [c.stats.get_value("finish_reason") for c in crawlers]
+    return finish_run(catalog, run_id, crawlers, reasons, started, cpu_started)
+
+
+def finish_run(
+    catalog: Catalog,
+    run_id: int,
+    crawlers: list[Any],
+    reasons: list[Any],
+    started: float,
+    cpu_started: float,
+) -> str:
+    """Write the run's status, counts and process figures once its spiders have closed."""
     status = (
         CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
     )
@@ -113,8 +124,11 @@ def crawl(catalog: Catalog, run_id: int) -> str:
         found: dict[str, Any] = _stats(crawlers, f"dreamcrawl/{group}/")
         if found:
             counts[group] = found
-    if options.getbool("DREAMCRAWL_CONTENT_CHECK"):
+    if any(c.settings.getbool("DREAMCRAWL_CONTENT_CHECK") for c in crawlers):
         # Keywords no ImageNet class falls under were accepted on their text alone.
+        with catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            keywords = list(run.keywords) if run is not None else []
         counts.setdefault("content_check", {})["text_only_keywords"] = text_only_keywords(keywords)
     counts["process"] = {
         "pages": sum(c.stats.get_value("dreamcrawl/pages", 0) for c in crawlers),
