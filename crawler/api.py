@@ -10,6 +10,7 @@ Both raise :class:`~storage.errors.UserError` for bad input, before anything is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.items import Candidate
+from crawler.labelling import check_labeller, truthy
 from crawler.progress import parse_line as parse_progress
 from crawler.run_state import run_counts
 from crawler.validate import Limits
@@ -196,7 +198,7 @@ def create_run(
     run reads the same in the catalog whichever tool started it.
     """
     overrides = parse_overrides(overrides)
-    checks = request.content_check or _truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
+    checks = request.content_check or truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
     return _create(
         catalog,
         keywords=_clean_keywords(request.keywords),
@@ -209,29 +211,6 @@ def create_run(
         prefect_flow_run_id=prefect_flow_run_id,
         content_check=checks,
     )
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def check_labeller(
-    settings: Settings, *, content_check: bool, overrides: Mapping[str, Any] | None = None
-) -> None:
-    """Before a crawl starts: a content check without labeller weights is a user error;
-    labels without them are off, said in one warning line."""
-    from crawler.labelling import FETCH_HINT, labeller_available, missing_line
-
-    if labeller_available(settings.weights_dir):
-        return
-    if content_check:
-        raise UserError(
-            f"--content-check needs the labeller's weights and {settings.weights_dir} has "
-            f"none; {FETCH_HINT}"
-        )
-    labels = (overrides or {}).get("DREAMCRAWL_LABELS", True)
-    if labels is True or _truthy(labels):
-        log.warning("%s", missing_line(settings.weights_dir))
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
@@ -303,21 +282,10 @@ def _run_process(
 
     # Labels come from a process beside the crawl, off its path (crawler.label_run).
     labels = label_run.start(catalog, run_id, _child_env(catalog.settings))
-    try:
+    with label_run.killed_on_error(labels):
         result = _crawl_process(catalog, run_id, timeout, on_progress)
-    except BaseException:
-        if labels is not None:
-            labels.child.kill()
-            labels.child.wait()
-        raise
-    counts = labels.finish() if labels is not None else None
-    if counts is not None:
-        with catalog.session() as session:
-            run = session.get(CrawlRun, run_id)
-            assert run is not None
-            run.counts = {**run.counts, "labels": counts}
-            result = CrawlResult(run_id, run.status, dict(run.counts), run.error)
-    return result
+    counts = labels.finish(catalog) if labels is not None else None
+    return result if counts is None else dataclasses.replace(result, counts=counts)
 
 
 def _crawl_process(

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +45,9 @@ class LabelProcess:
     run_id: int
     child: subprocess.Popen[str]
 
-    def finish(self) -> dict[str, Any] | None:
-        """Tell it the crawl has ended, wait for the last labels; its counts, or None."""
+    def finish(self, catalog: Catalog) -> dict[str, Any] | None:
+        """Tell it the crawl has ended, wait for the last labels, add its counts to the
+        run's (``labels``); the run's counts, or None if labelling failed."""
         out, err = self.child.communicate(input="")
         if self.child.returncode != 0:
             last = (err or "").strip().splitlines()[-1:] or [f"exit {self.child.returncode}"]
@@ -52,7 +55,23 @@ class LabelProcess:
                         "rest", self.run_id, last[0])  # fmt: skip
             return None
         lines = out.strip().splitlines()
-        return json.loads(lines[-1]) if lines else {}
+        with catalog.session() as session:
+            run = session.get(CrawlRun, self.run_id)
+            assert run is not None
+            run.counts = {**run.counts, "labels": json.loads(lines[-1]) if lines else {}}
+            return dict(run.counts)
+
+
+@contextmanager
+def killed_on_error(labels: LabelProcess | None) -> Iterator[None]:
+    """Stop the labeller at once if the crawl fails (nothing more will come to label)."""
+    try:
+        yield
+    except BaseException:
+        if labels is not None:
+            labels.child.kill()
+            labels.child.wait()
+        raise
 
 
 def wants_labels(run: CrawlRun) -> bool:

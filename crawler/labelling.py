@@ -19,14 +19,17 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from crawler.batches import take_batch
 from storage.db import Catalog
+from storage.errors import UserError
 from storage.labels import LabelOutcome, LabelRow, record, unlabelled
 from storage.models import Labelling
+from storage.settings import Settings
 from stylize.label_weights import FETCH_HINT, LabellerMissing, find_graph, labeller_id
 
 __all__ = ["FETCH_HINT", "ContentCheck", "LabelWorker", "label_catalog", "start_labels"]
@@ -51,6 +54,27 @@ def labeller_available(weights_dir: Path) -> bool:
 def missing_line(weights_dir: Path) -> str:
     """The one line a crawl prints when it runs without labels."""
     return f"no labeller weights in {weights_dir}: images are not labelled; {FETCH_HINT}"
+
+
+def truthy(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_labeller(
+    settings: Settings, *, content_check: bool, overrides: Mapping[str, Any] | None = None
+) -> None:
+    """Before a crawl starts: a content check without labeller weights is a user error;
+    labels without them are off, said in one warning line."""
+    if labeller_available(settings.weights_dir):
+        return
+    if content_check:
+        raise UserError(
+            f"--content-check needs the labeller's weights and {settings.weights_dir} has "
+            f"none; {FETCH_HINT}"
+        )
+    labels = (overrides or {}).get("DREAMCRAWL_LABELS", True)
+    if labels is True or truthy(labels):
+        log.warning("%s", missing_line(settings.weights_dir))
 
 
 def text_only_keywords(keywords: Sequence[str]) -> list[str]:
