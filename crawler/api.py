@@ -10,6 +10,7 @@ Both raise :class:`~storage.errors.UserError` for bad input, before anything is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.items import Candidate
+from crawler.labelling import check_labeller, truthy
 from crawler.progress import parse_line as parse_progress
 from crawler.run_state import run_counts
 from crawler.validate import Limits
@@ -118,6 +120,9 @@ class CrawlRequest:
     depth: int | None = None
     allow_private: bool = False
     resume: int | None = None
+    # Keep only images whose ImageNet labels show a keyword their text matched
+    # (docs/crawler.md#content-check); needs the labeller's weights.
+    content_check: bool = False
 
 
 def run_crawl(
@@ -136,7 +141,8 @@ def run_crawl(
     Give a :class:`CrawlRequest`, or its fields as keywords (``keywords=["cat"], …``).
     ``overrides`` are Scrapy or DREAMCRAWL_* settings (``NAME=value``). ``timeout``
     seconds, if given, stop the crawl gracefully; the run is then ``interrupted`` and
-    can be resumed. ``on_progress`` receives the crawl's counts every few seconds
+    can be resumed. ``content_check`` (a request field) needs the labeller's weights and
+    refuses to start without them. ``on_progress`` receives the crawl's counts every few seconds
     while it runs (pages, images, duplicates, rejected).
     """
     if request is None:
@@ -191,6 +197,8 @@ def create_run(
     Shared by :func:`run_crawl` and a plain ``scrapy crawl`` (crawler.standalone), so a
     run reads the same in the catalog whichever tool started it.
     """
+    overrides = parse_overrides(overrides)
+    checks = request.content_check or truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
     return _create(
         catalog,
         keywords=_clean_keywords(request.keywords),
@@ -199,14 +207,16 @@ def create_run(
         max_images=request.max_images,
         depth=request.depth,
         allow_private=request.allow_private,
-        overrides=parse_overrides(overrides),
+        overrides=overrides,
         prefect_flow_run_id=prefect_flow_run_id,
+        content_check=checks,
     )
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
             max_images: int | None, depth: int | None, allow_private: bool,
-            overrides: dict[str, Any], prefect_flow_run_id: str | None) -> int:  # fmt: skip
+            overrides: dict[str, Any], prefect_flow_run_id: str | None,
+            content_check: bool = False) -> int:  # fmt: skip
     sources = list(dict.fromkeys(sources or ([SITE] if start_urls else [])))
     if not sources:
         raise UserError("give --start-url URL (crawl a site) or --source NAME (search)")
@@ -219,12 +229,14 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
         raise UserError(f"--max-images must be 0 (no limit) or more, got {max_images}")
     if depth is not None and depth < 0:
         raise UserError(f"--depth must be 0 or more, got {depth}")
+    check_labeller(catalog.settings, content_check=content_check, overrides=overrides)
     config = {
         "start_urls": start_urls,
         "depth": depth,
         "max_images": max_images,
         "allow_private": allow_private,
         "overrides": overrides,
+        "content_check": content_check,
     }
     with catalog.session() as session:
         run = CrawlRun(
@@ -264,6 +276,19 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _run_process(
+    catalog: Any, run_id: int, timeout: float | None, on_progress: ProgressCallback | None
+) -> CrawlResult:
+    from crawler import label_run
+
+    # Labels come from a process beside the crawl, off its path (crawler.label_run).
+    labels = label_run.start(catalog, run_id, _child_env(catalog.settings))
+    with label_run.killed_on_error(labels):
+        result = _crawl_process(catalog, run_id, timeout, on_progress)
+    counts = labels.finish(catalog) if labels is not None else None
+    return result if counts is None else dataclasses.replace(result, counts=counts)
+
+
+def _crawl_process(
     catalog: Any, run_id: int, timeout: float | None, on_progress: ProgressCallback | None
 ) -> CrawlResult:
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
@@ -338,6 +363,7 @@ def import_paths(
     near_duplicates: NearDuplicates | str = NearDuplicates.KEEP,
     limits: Limits | None = None,
     settings: Settings | None = None,
+    labels: bool = True,
 ) -> CrawlResult:
     """Import image files (folders are walked) as an ``import`` crawl run.
 
@@ -372,7 +398,12 @@ def import_paths(
         session.add(run)
         session.flush()
         run_id = int(run.id)
-    writer = CatalogWriter(catalog, run_id, limits or Limits(), near_duplicates=policy)
+    from crawler.labelling import start_labels
+
+    labeller, _ = start_labels(catalog, labels=labels, content_check=False)
+    writer = CatalogWriter(
+        catalog, run_id, limits or Limits(), near_duplicates=policy, labels=labeller
+    )
     status, error = CrawlStatus.FINISHED, None
     try:
         for path, root in _walk(roots):
@@ -397,6 +428,8 @@ def import_paths(
     finally:
         writer.close()
         counts = run_counts(catalog, run_id)
+        if labeller is not None:
+            counts["labels"] = labeller.close()
         with catalog.session() as session:
             run = session.get(CrawlRun, run_id)
             assert run is not None

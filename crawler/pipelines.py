@@ -22,6 +22,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler import reasons
 from crawler.items import ImageItem, OutcomeKind, RejectedItem
+from crawler.labelling import start_labels
 from crawler.validate import Limits
 from crawler.writer import CatalogWriter, NearDuplicates, Outcome, Pending
 from storage.db import open_catalog
@@ -68,18 +69,33 @@ class CatalogPipeline:
 
     def open_spider(self) -> None:
         settings = self.crawler.settings
+        catalog = open_catalog(Settings.from_env())
+        self.labels, self.content_check = start_labels(
+            catalog,
+            labels=False,  # a labeller process of its own labels the run (crawler.label_run)
+            content_check=settings.getbool("DREAMCRAWL_CONTENT_CHECK"),
+            top_k=settings.getint("DREAMCRAWL_CONTENT_TOP_K"),
+        )
         self.writer = CatalogWriter(
-            open_catalog(Settings.from_env()),
+            catalog,
             self.run_id,
             limits_from(settings),
             near_duplicate_distance=settings.getint("DREAMCRAWL_NEAR_DUPLICATE_DISTANCE"),
             near_duplicates=NearDuplicates(settings.get("DREAMCRAWL_NEAR_DUPLICATES")),
+            labels=self.labels,
+            content_check=self.content_check,
         )
         self.workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="dreamcrawl-validate")
 
     def close_spider(self) -> None:
         self.workers.shutdown()
         self.writer.close()
+        if self.labels is not None:
+            for status, count in self.labels.close().items():
+                self.stats.set_value(f"dreamcrawl/labels/{status}", count)
+        if self.content_check is not None:
+            for outcome, count in self.content_check.counts.items():
+                self.stats.set_value(f"dreamcrawl/content_check/{outcome}", count)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, RejectedItem):

@@ -20,6 +20,7 @@ UNSUPPORTED_SCHEME = "unsupported-scheme"
 CONNECTION = "connection"
 IRRELEVANT = "irrelevant"
 NEAR_DUPLICATE = "near-duplicate"
+CONTENT_MISMATCH = "content-mismatch"  # --content-check: no top label under its keywords
 ERROR = "error"
 
 

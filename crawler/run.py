@@ -17,6 +17,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 
+from crawler.labelling import text_only_keywords
 from crawler.run_state import count_new_images, done_urls, recover_run, run_counts
 from crawler.spiders.search import SearchSpider
 from crawler.spiders.site import SiteSpider
@@ -58,6 +59,8 @@ def scrapy_settings(run: CrawlRun, settings: Settings) -> ScrapySettings:
         options["DREAMCRAWL_MAX_IMAGES"] = config["max_images"]
     if config.get("allow_private"):
         options["DREAMCRAWL_ALLOW_PRIVATE"] = True
+    if config.get("content_check"):
+        options["DREAMCRAWL_CONTENT_CHECK"] = True
     scrapy.setdict(options, priority="cmdline")
     scrapy.setdict(dict(config.get("overrides") or {}), priority="cmdline")
     return scrapy
@@ -117,6 +120,16 @@ def finish_run(
         CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
     )
     counts = run_counts(catalog, run_id)
+    for group in ("labels", "content_check"):
+        found: dict[str, Any] = _stats(crawlers, f"dreamcrawl/{group}/")
+        if found:
+            counts[group] = found
+    if any(c.settings.getbool("DREAMCRAWL_CONTENT_CHECK") for c in crawlers):
+        # Keywords no ImageNet class falls under were accepted on their text alone.
+        with catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            keywords = list(run.keywords) if run is not None else []
+        counts.setdefault("content_check", {})["text_only_keywords"] = text_only_keywords(keywords)
     counts["process"] = {
         "pages": sum(c.stats.get_value("dreamcrawl/pages", 0) for c in crawlers),
         "requests": sum(c.stats.get_value("downloader/request_count", 0) for c in crawlers),
@@ -139,6 +152,17 @@ def finish_run(
             None if status == CrawlStatus.FINISHED else f"stopped: {', '.join(map(str, reasons))}"
         )
     return status
+
+
+def _stats(crawlers: list[Any], prefix: str) -> dict[str, int]:
+    """The crawlers' stats under ``prefix``, summed, without the prefix."""
+    found: dict[str, int] = {}
+    for crawler in crawlers:
+        for key, value in crawler.stats.get_stats().items():
+            if key.startswith(prefix):
+                name = key[len(prefix) :]
+                found[name] = found.get(name, 0) + int(value)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

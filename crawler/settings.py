@@ -75,6 +75,14 @@ DREAMCRAWL_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"]
 DREAMCRAWL_NEAR_DUPLICATE_DISTANCE = 6
 DREAMCRAWL_NEAR_DUPLICATES = "keep"  # keep (flagged) | skip (rejected)
 
+# -- labels (docs/crawler.md#labels) -------------------------------------------------
+# Label every new image with its top-5 ImageNet classes, on a thread of its own, when
+# the labeller's weights are there ('dreamcrawl weights fetch --labeller').
+DREAMCRAWL_LABELS = True
+# Keep an image only if one of its top-k labels falls under a keyword its text matched.
+DREAMCRAWL_CONTENT_CHECK = False
+DREAMCRAWL_CONTENT_TOP_K = 5
+
 # -- search sources -----------------------------------------------------------------
 DREAMCRAWL_SEARCH_LIMIT = 50  # results asked from a source per keyword
 DREAMCRAWL_COMMONS_API_URL = "https://commons.wikimedia.org/w/api.php"

@@ -24,12 +24,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import reasons
+from crawler.batches import take_batch
 from crawler.items import Candidate, OutcomeKind
 from crawler.near_duplicates import PhashIndex
 from crawler.run_state import JOURNAL, recover_run, run_dir
@@ -37,6 +38,9 @@ from crawler.validate import Limits, Rejected, inspect_image
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
 from storage.records import ImageFacts, dialect_insert
+
+if TYPE_CHECKING:
+    from crawler.labelling import ContentCheck, LabelWorker
 
 log = logging.getLogger("dreamcrawl.crawler.writer")
 
@@ -70,6 +74,7 @@ class Pending:
     detail: str | None = None
     inserted: bool = False  # a rejection row was new (False: the URL was already ended)
     created: bool = False  # the image row was new (False: an exact duplicate)
+    labels: Any = None  # the content check's labels (stylize.labels.Labelling), kept
 
 
 class CatalogWriter:
@@ -96,8 +101,12 @@ class CatalogWriter:
         *,
         near_duplicate_distance: int = 6,
         near_duplicates: NearDuplicates = NearDuplicates.KEEP,
+        labels: LabelWorker | None = None,
+        content_check: ContentCheck | None = None,
     ) -> None:
         self.catalog = catalog
+        self.labels = labels  # committed images go to it, to be labelled off the path
+        self.content_check = content_check
         self.run_id = run_id
         self.limits = limits
         self.near_duplicate_distance = near_duplicate_distance
@@ -161,6 +170,11 @@ class CatalogWriter:
             facts = inspect_image(source, self.limits)
         except Rejected as rejected:
             return self.rejection(candidate, rejected.reason, rejected.detail)
+        labels = None
+        if self.content_check is not None:
+            labels, mismatch = self.content_check.check(candidate.keywords, _bytes(source))
+            if mismatch is not None:
+                return self.rejection(candidate, reasons.CONTENT_MISMATCH, mismatch)
         known = self.catalog.blobs.exists(facts.sha256)  # an exact duplicate, most likely
         near, token = None, None
         if not known and facts.phash is not None and self.near_duplicate_distance >= 0:
@@ -181,7 +195,7 @@ class CatalogWriter:
         except BaseException:
             self.index.settle(token, None)
             raise
-        return Pending(candidate, facts=facts, near=near, token=token)
+        return Pending(candidate, facts=facts, near=near, token=token, labels=labels)
 
     def submit(self, pending: Pending) -> Future[Outcome]:
         """Queue ``pending`` for the writer thread; the future is its outcome once its
@@ -202,16 +216,7 @@ class CatalogWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = take_batch(self._queue, first, self.MAX_BATCH)
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Pending, Future[Outcome]]]) -> None:
@@ -234,6 +239,8 @@ class CatalogWriter:
             return
         for (pending, future), outcome in zip(batch, outcomes, strict=True):
             self._settle(pending, outcome.image_id if pending.facts is not None else None)
+            if self.labels is not None and pending.facts is not None and outcome.image_id:
+                self.labels.submit(outcome.image_id, pending.facts.blob_key, pending.labels)
             future.set_result(outcome)
 
     def _settle(self, pending: Pending, image_id: int | None) -> None:
@@ -352,3 +359,7 @@ class CatalogWriter:
         return candidate.sighting_row(
             image_id, self.run_id, duplicate=duplicate, near_duplicate=near_duplicate
         )
+
+
+def _bytes(source: bytes | Path) -> bytes:
+    return source if isinstance(source, bytes) else Path(source).read_bytes()

@@ -28,6 +28,7 @@ from flows.tasks import (
     crawl_task,
     current_flow_run_id,
     dream_task,
+    label_task,
     plan_task,
     reconcile_task,
 )
@@ -203,6 +204,7 @@ def crawl_flow(
     depth: int = 2,
     allow_private: bool = False,
     resume: int | None = None,
+    content_check: bool = False,
 ) -> dict[str, Any]:
     """Crawl sites or a keyword search source for images matching the keywords.
 
@@ -214,6 +216,8 @@ def crawl_flow(
         depth: how many links deep to follow from the start pages.
         allow_private: allow loopback and private addresses (local test sites).
         resume: continue an interrupted crawl run by its id.
+        content_check: keep an image only if its ImageNet labels show a keyword its text
+            matched (needs the labeller's weights).
     """
     settings = get_settings()
     request = CrawlRequest(
@@ -224,10 +228,12 @@ def crawl_flow(
         depth,
         allow_private,
         resume,
+        content_check,
     )
     crawl: CrawlReport = crawl_task(settings, request)
+    labels = label_task(settings)  # what the crawl left unlabelled, if anything
     summary = publish_report("crawl", settings, crawl, [], 0)
-    return {"crawl": crawl.as_dict(), "summary": summary}
+    return {"crawl": crawl.as_dict(), "labels": labels, "summary": summary}
 
 
 @flow(name="pipeline", log_prints=True, **HAND_BACK_ON_EARLY_END)
@@ -244,6 +250,7 @@ def pipeline_flow(
     dask_workers: int = 0,
     gpu_slot: str = "auto",
     dream_deployment: str | None = None,
+    content_check: bool = False,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -260,6 +267,8 @@ def pipeline_flow(
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
         dream_deployment: hand the dreams to this deployment (e.g. "stylize/stylize" on
             the dream work pool, see `dreamcrawl deploy`) instead of this flow's process.
+        content_check: keep an image only if its ImageNet labels show a keyword its text
+            matched (needs the labeller's weights).
     """
     settings = get_settings()
     dream.configs()  # a bad value fails before the crawl, not after it
@@ -270,6 +279,7 @@ def pipeline_flow(
         max_images,
         depth,
         allow_private,
+        content_check=content_check,
     )
     crawl: CrawlReport = crawl_task(settings, request)
     if dream_deployment:

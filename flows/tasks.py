@@ -139,6 +139,23 @@ def _resumable_run(settings: Settings, flow_run_id: str | None) -> int | None:
         )
 
 
+@task(name="label-images")
+def label_task(settings: Settings, limit: int | None = None) -> dict[str, Any]:
+    """Label the catalog's images the labeller has not seen yet (crawls label their own
+    as they go; this catches the rest). Without labeller weights it says so and skips."""
+    from crawler.labelling import label_catalog, labeller_available, missing_line
+    from stylize.labels import load_labeller
+
+    logger = get_run_logger()
+    if not labeller_available(settings.weights_dir):
+        logger.warning("%s", missing_line(settings.weights_dir))
+        return {"skipped": "no labeller weights"}
+    catalog = open_catalog(settings)
+    counts = label_catalog(catalog, load_labeller(settings.weights_dir), limit=limit)
+    logger.info("labels: %s", counts or "nothing to label")
+    return counts
+
+
 @task(
     name="plan-dreams",
     retries=2,

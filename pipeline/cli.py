@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "crawl",
     "import_",
     "stylize",
+    "label",
     "run",
     "catalog",
     "serve",

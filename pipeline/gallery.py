@@ -19,6 +19,7 @@ from PIL import ImageOps
 
 from storage.blobs import BlobStore
 from storage.db import Catalog
+from storage.labels import top_labels
 from storage.queries import Query, as_utc, list_rows
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
@@ -38,6 +39,7 @@ figcaption { font-size: .8rem; color: #666; margin-top: .25rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .15rem .75rem;
   font-size: .85rem; margin: .75rem 0 0; }
 dt { color: #777; } dd { margin: 0; overflow-wrap: anywhere; }
+.labels { font-size: .85rem; margin-top: .6rem; color: #333; }
 .source { font-size: .85rem; margin-top: .6rem; border-top: 1px solid #eee; padding-top: .5rem; }
 .empty { padding: 2rem; background: #fff; border-radius: 10px; }
 """
@@ -157,6 +159,14 @@ def _link(url: str | None) -> str:
     return html.escape(url)  # file:// and the like: shown, not linked
 
 
+def _labels(labels: list[tuple[str, float]]) -> str:
+    """What the picture shows, by the ImageNet labeller (docs/catalog.md, v_labels)."""
+    if not labels:
+        return ""
+    shown = ", ".join(f"{html.escape(name)} {score:.0%}" for name, score in labels)
+    return f'<div class="labels">Shows: {shown}</div>'
+
+
 def _source(row: dict[str, Any]) -> str:
     parts = []
     if row["source_url"]:
@@ -182,6 +192,8 @@ def write_gallery(
     (out_dir / "full").mkdir(parents=True, exist_ok=True)
     rows = list_rows(catalog.engine, Query(query.kind, query.filters, COLUMNS, query.sort,
                                            query.limit))  # fmt: skip
+    with catalog.read_session() as session:
+        labels = top_labels(session, sorted({row["image_id"] for row in rows}))
     cards = []
     for row in rows:
         if not row["output_path"]:
@@ -191,7 +203,7 @@ def write_gallery(
         cards.append(
             f'<article class="card" id="s{row["stylization_id"]}">'
             f'<div class="pair">{_figure(before, "before")}{_figure(after, "after")}</div>'
-            f"{_params(row)}{_source(row)}</article>"
+            f"{_params(row)}{_labels(labels.get(row['image_id'], []))}{_source(row)}</article>"
         )
     filters = ", ".join(
         f"{name}={','.join(map(str, getattr(query.filters, name)))}"

@@ -90,6 +90,7 @@ def print_lineage(data: Mapping[str, Any]) -> None:
         ),
         ("crawl runs", data["crawl_runs"], ("id", "kind", "status", "keywords", "started_at")),
         ("rejections of its URLs", data["rejections"], ("crawl_run_id", "reason", "url")),
+        ("labels", data.get("labels", []), ("labeller", "rank", "name", "wnid", "score")),
     ):
         console.print()
         if not rows:

@@ -15,7 +15,7 @@ from typing import Any
 
 from storage.errors import UserError
 from storage.models import CrawlStatus, ImageStatus, StylizationStatus
-from storage.views import V_CRAWL_RUNS, V_IMAGES, V_REJECTIONS, V_STYLIZED, View
+from storage.views import V_CRAWL_RUNS, V_IMAGES, V_LABELS, V_REJECTIONS, V_STYLIZED, View
 
 # The layer names themselves belong to the stylizer (stylize.params.Layer); the CLI
 # offers those as choices. Here a name only has to be a plain word, for safe LIKE SQL.
@@ -39,6 +39,11 @@ class Kind:
     table_columns: tuple[str, ...]  # what the table shows without --columns
 
 
+IMAGE_FILTERS = frozenset(
+    {"keyword", "source", "preset", "layer", "since", "until", "status", "run", "image"}
+    | {"label", "label_of"}
+)
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -48,9 +53,7 @@ KINDS: dict[str, Kind] = {
             "stylization_id",
             "created_at",
             _values(StylizationStatus),
-            frozenset(
-                {"keyword", "source", "preset", "layer", "since", "until", "status", "run", "image"}
-            ),
+            IMAGE_FILTERS,
             (
                 "stylization_id",
                 "image_id",
@@ -70,9 +73,7 @@ KINDS: dict[str, Kind] = {
             "image_id",
             "created_at",
             _values(ImageStatus),
-            frozenset(
-                {"keyword", "source", "preset", "layer", "since", "until", "status", "run", "image"}
-            ),
+            IMAGE_FILTERS,
             (
                 "image_id",
                 "sha256",
@@ -113,8 +114,19 @@ KINDS: dict[str, Kind] = {
             frozenset({"keyword", "since", "until", "run", "reason"}),
             ("rejection_id", "crawl_run_id", "reason", "url", "created_at"),
         ),
+        Kind(
+            "labels",
+            V_LABELS,
+            "label_id",
+            "labelled_at",
+            (),
+            frozenset({"keyword", "source", "since", "until", "run", "image", "label", "label_of"}),
+            ("image_id", "rank", "name", "score", "wnid", "first_source", "keywords"),
+        ),
     )
 }
+# Kinds whose rows belong to one image (their view has an image_id column).
+IMAGE_KINDS = ("stylizations", "images", "labels")
 
 FILTER_OPTIONS = {
     "keyword": "--keyword",
@@ -127,6 +139,8 @@ FILTER_OPTIONS = {
     "run": "--run",
     "reason": "--reason",
     "image": "--image",
+    "label": "--label",
+    "label_of": "--label-of",
 }
 
 
@@ -142,6 +156,8 @@ class Filters:
     reason: tuple[str, ...] = ()
     run: tuple[int, ...] = ()
     image: tuple[int, ...] = ()
+    label: tuple[str, ...] = ()  # class names or WordNet ids
+    label_of: tuple[str, ...] = ()  # WordNet ids of the classes under a keyword
     since: datetime | None = None
     until: datetime | None = None
 

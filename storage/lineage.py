@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import Catalog
 from storage.errors import UserError
+from storage.labels import labelling_of, labels_of
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.queries import KINDS, Filters, Query, build_select, jsonable
 
@@ -82,6 +83,8 @@ def lineage(catalog: Catalog, ref: str) -> dict[str, Any]:
             .where(Rejection.url.in_(urls))
             .order_by(Rejection.created_at, Rejection.id)
         ).all()
+        labels = labels_of(session, image_id)
+        labellings = labelling_of(session, image_id)
         stylizations = (
             conn.execute(
                 build_select(
@@ -129,6 +132,8 @@ def lineage(catalog: Catalog, ref: str) -> dict[str, Any]:
             _row(x, ["id", "crawl_run_id", "url", "page_url", "reason", "detail", "created_at"])
             for x in rejections
         ],
+        "labels": labels,
+        "labellings": [{k: jsonable(v) for k, v in row.items()} for row in labellings],
         "stylizations": [
             {k: jsonable(v) for k, v in st.items()}
             | {

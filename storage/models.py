@@ -68,6 +68,14 @@ class ImageStatus(StrEnum):
     BROKEN = "broken"  # its blob is missing or corrupt (set by `catalog check --repair`)
 
 
+class LabellingStatus(StrEnum):
+    """How an image's labelling went (``labellings.status``, migration 0003)."""
+
+    LABELLED = "labelled"
+    TOO_SMALL = "too-small"  # under the classifier's minimum side: recorded, not dropped
+    UNREADABLE = "unreadable"  # its blob could not be read or decoded
+
+
 class StylizationStatus(StrEnum):
     """Where a dream stands in the queue (``stylizations.status``, storage/jobs.py)."""
 
@@ -223,3 +231,40 @@ class Stylization(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     image: Mapped[Image] = relationship(back_populates="stylizations", lazy="raise")
+
+
+class Labelling(Base):
+    """That an image went through a labeller, and how it went (migration 0003).
+
+    One row per (image, labeller): the unlabelled images are the ones without a row, so
+    ``dreamcrawl label`` and the crawler never label twice.
+    """
+
+    __tablename__ = "labellings"
+    __table_args__ = (UniqueConstraint("image_id", "labeller"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    labeller: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=LabellingStatus.LABELLED)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    """One of an image's top ImageNet classes: WordNet id, readable name, probability."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("image_id", "labeller", "rank"),
+        # `catalog list --label` / `--label-of` look images up by class.
+        Index(None, "wnid", "image_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    labeller: Mapped[str] = mapped_column(String(64))
+    rank: Mapped[int] = mapped_column(Integer)  # 1 = most probable
+    wnid: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    score: Mapped[float] = mapped_column(Float)

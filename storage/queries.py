@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from storage.filters import (
+    IMAGE_KINDS,
     KINDS,
     Filters,
     Kind,
@@ -29,6 +30,7 @@ from storage.filters import (
     parse_sort,
     parse_when,
 )
+from storage.labels import SHOWN_MIN_SCORE
 
 __all__ = [
     "KINDS",
@@ -82,7 +84,7 @@ def _layer_clause(view_layers: str) -> str:
 
 
 def _image_kind(kind: Kind) -> bool:
-    return kind.name in ("stylizations", "images")
+    return kind.name in IMAGE_KINDS
 
 
 def _keyword_sql(kind: Kind, dialect: str) -> str:
@@ -131,6 +133,29 @@ def _run_sql(kind: Kind, dialect: str) -> str:
     return "v.crawl_run_id IN :{p}"
 
 
+def _label_sql(name: str) -> Callable[[Kind, str], str]:
+    """``--label`` (a class name or WordNet id) or ``--label-of`` (WordNet ids).
+
+    On images and stylizations a label counts when it shows: the top one, or at least
+    ``SHOWN_MIN_SCORE`` probable; the labels listing filters its own rows.
+    """
+    if name == "label":
+        match = "(lower({a}.name) IN :{{p}} OR {a}.wnid IN :{{p}})"
+    else:
+        match = "{a}.wnid IN :{{p}}"
+
+    def sql(kind: Kind, _dialect: str) -> str:
+        if kind.name == "labels":
+            return match.format(a="v")
+        shows = f"(l.rank = 1 OR l.score >= {SHOWN_MIN_SCORE})"
+        return (
+            f"EXISTS (SELECT 1 FROM labels l WHERE l.image_id = v.image_id AND {shows} "
+            f"AND {match.format(a='l')})"
+        )
+
+    return sql
+
+
 # One SQL template per filter (``{p}`` is its bound parameter), by filter name.
 FILTER_SQL: dict[str, Callable[[Kind, str], str]] = {
     "keyword": _keyword_sql,
@@ -141,6 +166,8 @@ FILTER_SQL: dict[str, Callable[[Kind, str], str]] = {
     "reason": lambda kind, dialect: "v.reason IN :{p}",
     "run": _run_sql,
     "image": lambda kind, dialect: "v.image_id IN :{p}",
+    "label": _label_sql("label"),
+    "label_of": _label_sql("label_of"),
     "since": lambda kind, dialect: f"v.{kind.date_column} >= :{{p}}",
     "until": lambda kind, dialect: f"v.{kind.date_column} < :{{p}}",
 }
@@ -169,7 +196,7 @@ def build_select(
     names = tuple(columns or query.columns or kind.view.column_names)
     clauses: list[str] = []
     params: list[sa.BindParameter[Any]] = []
-    by_index = keyword_texts is not None and kind.name in ("stylizations", "images")
+    by_index = keyword_texts is not None and kind.name in IMAGE_KINDS
     for i, name in enumerate(filters.used()):
         param = f"f{i}"
         value = getattr(filters, name)
@@ -194,7 +221,7 @@ def build_select(
         if name in ("since", "until"):
             params.append(sa.bindparam(param, value, type_=sa.DateTime(timezone=True)))
         else:
-            if name == "keyword":
+            if name in ("keyword", "label"):
                 value = tuple(v.lower() for v in value)
             params.append(sa.bindparam(param, list(value), expanding=True))
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
@@ -241,7 +268,7 @@ def plan_keywords(conn: Connection, query: Query) -> list[str] | None:
     keyword).
     """
     wanted = {k.lower() for k in query.filters.keyword}
-    if not wanted or query.kind.name not in ("stylizations", "images"):
+    if not wanted or query.kind.name not in IMAGE_KINDS:
         return None
     most = KEYWORD_LOOKUP_MAX_DISTINCT
     values = conn.execute(_DISTINCT_KEYWORDS, {"most": most + 1}).scalars().all()

@@ -1,6 +1,7 @@
 """The analyst views' columns, as Python knows them.
 
-The views themselves are created by the migration ``0002_analyst_views`` (one SQL text
+The views themselves are created by the migrations ``0002_analyst_views`` and
+``0003_image_labels`` (one SQL text
 per dialect, because SQLite and PostgreSQL spell JSON differently). This module is what
 the query commands rely on: which columns each view has, their types (so SQLite's text
 timestamps come back as datetimes), and a one-line meaning of each, which
@@ -200,6 +201,26 @@ V_PRESET_TIMINGS = View(
     ),
 )
 
+V_LABELS = View(
+    "v_labels",
+    "one row per image label: an image's top ImageNet classes with its source (migration 0003)",
+    _cols(
+        ("label_id", INT, "labels.id"),
+        ("image_id", INT, "the labelled image (images.id)"),
+        ("image_sha256", TEXT, "sha256 of the image"),
+        ("labeller", TEXT, "which classifier (name and sha256 prefix)"),
+        ("rank", INT, "1 = most probable"),
+        ("wnid", TEXT, "WordNet id of the ImageNet class, e.g. n02123045"),
+        ("name", TEXT, "readable class name, e.g. tabby"),
+        ("score", FLOAT, "probability, 0..1"),
+        ("labelled_at", TIME, "when the image was labelled (UTC)"),
+        ("image_path", TEXT, "blob, relative to DREAMCRAWL_HOME"),
+        ("first_url", TEXT, "URL of the image's first sighting"),
+        ("first_source", TEXT, "source of the first sighting"),
+        ("keywords", TEXT, "every keyword the image was found under, comma-separated"),
+    ),
+)
+
 VIEWS: dict[str, View] = {
     v.name: v
     for v in (
@@ -210,5 +231,6 @@ VIEWS: dict[str, View] = {
         V_REJECTIONS_BY_REASON,
         V_KEYWORD_YIELD,
         V_PRESET_TIMINGS,
+        V_LABELS,
     )
 }

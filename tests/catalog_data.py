@@ -18,6 +18,8 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from storage.db import Catalog
+from storage.labels import LabelOutcome, LabelRow
+from storage.labels import record as record_labels
 from storage.models import CrawlRun, Rejection, Sighting, Stylization
 from tests.helpers import add_image, photo_bytes
 
@@ -255,4 +257,22 @@ def build(catalog: Catalog) -> Built:
             finished_at=T0 + timedelta(hours=32, seconds=21),
         )
         dream("coffee_fast", "coffee", "fast", FAST, 33, "pending", [])
+    with catalog.session() as session:
+        record_labels(session, LABELLER, [
+            LabelOutcome(built.images[name], "labelled", tuple(
+                LabelRow(rank, wnid, label, score)
+                for rank, (wnid, label, score) in enumerate(rows, start=1)
+            ))
+            for name, rows in LABELS.items()
+        ])  # fmt: skip
     return built
+
+
+# What the real labeller says of these photos (tests/test_labels.py), two labels each.
+LABELLER = "mobilenetv1-imagenet-3b90af536f81"
+LABELS = {
+    "chelsea": [("n02124075", "Egyptian cat", 0.53), ("n02123045", "tabby", 0.29)],
+    "coffee": [("n07920052", "espresso", 0.97), ("n07930864", "cup", 0.01)],
+    "rocket": [("n03773504", "missile", 0.53), ("n04008634", "projectile", 0.26)],
+    "astronaut": [("n03127747", "crash helmet", 0.14), ("n03444034", "go-kart", 0.11)],
+}

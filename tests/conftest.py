@@ -27,7 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Session fixtures that modules ask for by name: real converted InceptionV3 weights
 # (``converted_weights``, ``engine``) and one Prefect test server (``prefect_server``).
-pytest_plugins = ["tests.weights_fixture", "tests.prefect_fixture", "tests.s3_fixture"]
+pytest_plugins = [
+    "tests.weights_fixture",
+    "tests.prefect_fixture",
+    "tests.s3_fixture",
+    "tests.labels_fixture",
+]
 
 # Prefect and friends must never try to reach the internet from the tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")

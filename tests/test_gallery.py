@@ -128,6 +128,7 @@ def test_gallery_renders_in_chromium(
             assert (out / ref).is_file(), ref
     expected = ("mixed3,mixed5", "mixed4,mixed10", "CC BY 4.0", "Public domain (NASA)")
     expected += ("Stéfan van der Walt", "octave scale", "http://127.0.0.1:8000/cats.html")
+    expected += ("Shows: Egyptian cat 53%, tabby 29%", "Shows: crash helmet 14%, go-kart 11%")
     for snippet in expected:
         assert snippet in text
     # Thumbnails are real JPEGs no bigger than the thumbnail box.

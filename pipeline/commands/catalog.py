@@ -24,7 +24,7 @@ DEFAULT_LIST_LIMIT = 50
 DEFAULT_SQL_LIMIT = 1000
 DEFAULT_GALLERY_LIMIT = 60
 # storage.queries.KINDS, named here so that `--help` needs no database imports.
-KIND_NAMES = ("stylizations", "images", "runs", "rejections")
+KIND_NAMES = ("stylizations", "images", "runs", "rejections", "labels")
 
 
 def register(subparsers: Any) -> None:
@@ -182,6 +182,14 @@ def _add_filters(
         group.add_argument("--reason", action="append", default=[], help="rejection reason")
     group.add_argument("--run", action="append", type=int, default=[], help="crawl run id")
     group.add_argument("--image", action="append", type=int, default=[], help="image id")
+    group.add_argument(
+        "--label", action="append", default=[], metavar="CLASS",
+        help="shows this ImageNet class (name like tabby, or WordNet id like n02123045)",
+    )  # fmt: skip
+    group.add_argument(
+        "--label-of", action="append", default=[], metavar="WORD",
+        help="shows any ImageNet class under WORD in WordNet (cat: tabby, Persian, lynx…)",
+    )  # fmt: skip
 
 
 def _add_shape(parser: argparse.ArgumentParser, *, default_limit: int | None) -> None:
@@ -219,9 +227,32 @@ def _filters(args: argparse.Namespace) -> Any:
         reason=tuple(getattr(args, "reason", ())),
         run=tuple(args.run),
         image=tuple(args.image),
+        label=tuple(args.label),
+        label_of=_classes_under(args.label_of),
         since=parse_when(args.since, "--since") if args.since else None,
         until=parse_when(args.until, "--until", end_of_day=True) if args.until else None,
     )
+
+
+def _classes_under(words: list[str]) -> tuple[str, ...]:
+    """The WordNet ids of the ImageNet classes under any of ``words``."""
+    if not words:
+        return ()
+    from storage.errors import UserError
+    from stylize.labels import imagenet_classes
+    from stylize.wordnet import keyword_classes
+
+    classes = imagenet_classes()
+    wnids: set[str] = set()
+    for word in words:
+        covered = keyword_classes(word)
+        if covered is None:
+            raise UserError(
+                f"--label-of {word!r}: no ImageNet class falls under it in WordNet; "
+                "try a broader word (cat, dog, car, bird) or --label with a class name"
+            )
+        wnids |= {classes[i][0] for i in covered}
+    return tuple(sorted(wnids))
 
 
 def _query(

@@ -42,6 +42,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--resume", type=int, metavar="RUN", help="continue crawl run RUN")
     parser.add_argument(
+        "--content-check",
+        action="store_true",
+        help="keep an image only if its ImageNet labels show a keyword its text matched "
+        "(needs 'dreamcrawl weights fetch --labeller')",
+    )
+    parser.add_argument(
         "-s",
         "--set",
         dest="overrides",
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overrides=args.overrides,
         timeout=args.timeout,
+        content_check=args.content_check,
     )
     print_result(result, args.json, "crawl")
     return 0 if result.status == "finished" else 1
@@ -93,8 +100,31 @@ def print_result(result: Any, as_json: bool, kind: str) -> None:
             f"{counts.get('near_duplicates', 0)} near-duplicates, "
             f"{counts.get('rejections', 0)} rejected" + (f" ({rejected})" if rejected else "")
         )
+        for line in label_lines(counts):
+            print(line)
     if result.error:
         print(
             f"dreamcrawl: {kind} run {result.run_id}: {result.error.splitlines()[-1]}",
             file=sys.stderr,
         )
+
+
+def label_lines(counts: dict[str, Any]) -> list[str]:
+    """What labelling and the content check did, for the summary."""
+    lines = []
+    labels = counts.get("labels")
+    if labels:
+        done = ", ".join(f"{n} {status}" for status, n in sorted(labels.items()))
+        lines.append(f"labels: {done}")
+    check = counts.get("content_check")
+    if check is not None:
+        lines.append(
+            f"content check: {check.get('passed', 0)} passed, {check.get('rejected', 0)} "
+            f"rejected (content-mismatch), {check.get('text-only', 0)} accepted on text alone"
+        )
+        for keyword in check.get("text_only_keywords", []):
+            lines.append(
+                f"content check: {keyword!r} names no ImageNet class; "
+                "images matching it were accepted on their text alone"
+            )
+    return lines

@@ -20,6 +20,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--allow-private", action="store_true", help="allow loopback/private addresses"
     )
+    parser.add_argument(
+        "--content-check",
+        action="store_true",
+        help="keep an image only if its ImageNet labels show a keyword its text matched",
+    )
     add_dream_options(parser, multiple_presets=True)
     parser.add_argument("--dask-workers", type=int, default=0, metavar="N")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -33,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
     dream = params_from_args(args)
     if not args.start_url and not args.source:
         raise UserError("give --start-url URL (a site) or --source NAME (e.g. commons)")
+    if args.content_check:
+        from crawler.api import check_labeller
+        from storage.settings import get_settings
+
+        check_labeller(get_settings(), content_check=True)  # exit 2 before anything starts
     result = run_flow(
         "pipeline",
         {
@@ -45,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             "dream": dream,
             "weights": args.weights,
             "dask_workers": args.dask_workers,
+            "content_check": args.content_check,
         },
     )
     print_summary(result, as_json=args.json)

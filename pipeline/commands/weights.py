@@ -22,9 +22,15 @@ def register(subparsers: Any) -> None:
     )
     fetch.add_argument(
         "--from", dest="source", metavar="FILE", type=Path,
-        help="use an already downloaded wheel (or its default_1.pt) instead of pip",
+        help="use an already downloaded wheel (or its default_1.pt) instead of pip; with "
+        "--labeller: nudity-0.2.3.tar.gz (or its .pb)",
     )  # fmt: skip
     fetch.add_argument("--force", action="store_true", help="convert again even if present")
+    fetch.add_argument(
+        "--labeller",
+        action="store_true",
+        help="fetch the ImageNet labeller instead (MobileNetV1 from nudity==0.2.3, 17 MB)",
+    )
     fetch.set_defaults(func=run_fetch)
     info = actions.add_parser("info", help="which weights a dream would use, and their sha256")
     info.add_argument("--weights", metavar="PATH", help="describe this weights file instead")
@@ -33,6 +39,12 @@ def register(subparsers: Any) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    if args.labeller:
+        from storage.settings import get_settings
+        from stylize.label_weights import fetch_graph
+
+        print(fetch_graph(get_settings().weights_dir, source_file=args.source, force=args.force))
+        return 0
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
