@@ -265,6 +265,7 @@ def pipeline_flow(
             "dream": dream.model_dump(mode="json", exclude_none=True),
             "image_ids": crawl.image_ids,
             "weights": weights,
+            "dask_workers": dask_workers,
             "gpu_slot": gpu_slot,
         }
         outcomes, left = dream_elsewhere(settings, dream_deployment, parameters), 0
