@@ -151,16 +151,8 @@ def run_crawl(
     if request.resume is not None:
         run_id = _reopen(catalog, request.resume, prefect_flow_run_id)
     else:
-        run_id = _create(
-            catalog,
-            keywords=_clean_keywords(request.keywords),
-            start_urls=[_check_start_url(u) for u in request.start_urls],
-            sources=list(request.sources),
-            max_images=request.max_images,
-            depth=request.depth,
-            allow_private=request.allow_private,
-            overrides=parse_overrides(overrides),
-            prefect_flow_run_id=prefect_flow_run_id,
+        run_id = create_run(
+            catalog, request, overrides=overrides, prefect_flow_run_id=prefect_flow_run_id
         )
     return _run_process(catalog, run_id, timeout, on_progress)
 
@@ -185,6 +177,31 @@ def crawl(
         tuple(keywords), tuple(start_urls), tuple(sources), max_images, depth, allow_private
     )
     return run_crawl(request, settings=settings)
+
+
+def create_run(
+    catalog: Any,
+    request: CrawlRequest,
+    *,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    prefect_flow_run_id: str | None = None,
+) -> int:
+    """Validate a crawl request and record it as a ``running`` crawl run; return its id.
+
+    Shared by :func:`run_crawl` and a plain ``scrapy crawl`` (crawler.standalone), so a
+    run reads the same in the catalog whichever tool started it.
+    """
+    return _create(
+        catalog,
+        keywords=_clean_keywords(request.keywords),
+        start_urls=[_check_start_url(u) for u in request.start_urls],
+        sources=list(request.sources),
+        max_images=request.max_images,
+        depth=request.depth,
+        allow_private=request.allow_private,
+        overrides=parse_overrides(overrides),
+        prefect_flow_run_id=prefect_flow_run_id,
+    )
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],

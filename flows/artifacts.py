@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -34,16 +35,24 @@ if TYPE_CHECKING:
 MAX_THUMBNAILS = 6
 THUMBNAIL_PX = 128
 ENV_GALLERY_URL = "DREAMCRAWL_GALLERY_URL"
+# Prefect sends this logger's records to the API, to the run named by ``flow_run_id``.
+RUN_LOG = logging.getLogger("prefect.flow_runs")
 
 
 class DreamProgress:
-    """A progress artifact for the dreams of one batch, advanced as each one ends."""
+    """The progress of a run's dreams, advanced as each one ends.
 
-    def __init__(self, total: int) -> None:
+    It is created in the run the operator started (its artifact and its log lines
+    belong on that run's page) and advanced from the sub-flow that computes the dreams,
+    through the artifact's id and the run's id.
+    """
+
+    def __init__(self, total: int, flow_run_id: str | None, artifact_id: Any = None) -> None:
         self.total = total
+        self.flow_run_id = flow_run_id
         self.ended = 0
         self.dreamed = 0
-        self.artifact_id = create_progress_artifact(
+        self.artifact_id = artifact_id or create_progress_artifact(
             0.0, key="dream-progress", description=self._describe()
         )
 
@@ -56,6 +65,23 @@ class DreamProgress:
             self.dreamed += 1
         percent = 100.0 * self.ended / self.total if self.total else 100.0
         update_progress_artifact(self.artifact_id, percent, description=self._describe())
+        self._log(outcome)
+
+    def _log(self, outcome: DreamOutcome) -> None:
+        """One line per dream in the started run's log: image, size, preset, time, device."""
+        extra = {"flow_run_id": self.flow_run_id} if self.flow_run_id else {}
+        image = (outcome.image_sha256 or "?")[:12]
+        if outcome.status is DreamStatus.DONE:
+            RUN_LOG.info(
+                "dreamed image %s (%sx%s) with %s in %.1f s on %s",
+                image, outcome.width, outcome.height, outcome.preset,
+                outcome.seconds or 0.0, outcome.device, extra=extra,
+            )  # fmt: skip
+        else:
+            RUN_LOG.info(
+                "dream #%s (%s) %s%s", outcome.id, outcome.preset, outcome.status,
+                f": {outcome.error}" if outcome.error else "", extra=extra,
+            )  # fmt: skip
 
 
 def summarize_dreams(outcomes: list[DreamOutcome], left: int = 0) -> dict[str, Any]:

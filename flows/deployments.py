@@ -37,7 +37,11 @@ operator can trigger any flow from the Prefect UI with edited parameters.
 from __future__ import annotations
 
 import inspect
+import logging
 import tomllib
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,45 @@ def _check_cron(where: str, cron: str) -> None:
         ) from None
 
 
+def _check_timezone(where: str, timezone: Any) -> None:
+    """The same IANA names Prefect's scheduler accepts; checked here, not when serving."""
+    if timezone is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"{where}: unknown timezone '{timezone}'; use an IANA name such as "
+            "'UTC' or 'Europe/Paris'"
+        ) from None
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:  # Prefect's own list can differ from the system's tzdata.
+        CronSchedule(cron="0 0 * * *", timezone=str(timezone))
+    except ValueError:
+        raise UserError(f"{where}: timezone '{timezone}' is not accepted by Prefect") from None
+
+
+def _check_schedule_keys(where: str, entry: dict[str, Any]) -> None:
+    if not isinstance(entry.get("paused", False), bool):
+        raise UserError(f"{where}: paused must be true or false, not {entry['paused']!r}")
+    if not isinstance(entry.get("description", ""), str):
+        raise UserError(f"{where}: description must be a string")
+    _check_timezone(where, entry.get("timezone"))
+
+
+@contextmanager
+def _quiet_prefect_flows() -> Iterator[None]:
+    """Flow.validate_parameters logs each failure; the one-line UserError says it instead."""
+    logger = logging.getLogger("prefect.flows")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
 def _fold_dream(where: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """Gather flat dream parameters into the flows' ``dream`` object, validated."""
     from stylize.errors import StylizeError
@@ -129,6 +172,18 @@ def _check_parameters(where: str, kind: str, parameters: dict[str, Any]) -> None
         raise UserError(f'{where}: a scheduled {kind} needs keywords, e.g. keywords = ["cat"]')
 
 
+def _check_types(where: str, kind: str, parameters: dict[str, Any]) -> None:
+    """The same pydantic check Prefect runs when a run starts, done while checking."""
+    from prefect.exceptions import ParameterTypeError
+
+    with _quiet_prefect_flows():
+        try:
+            _flow_for(kind).validate_parameters(parameters)
+        except ParameterTypeError as exc:
+            problems = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip()]
+            raise UserError(f"{where}: invalid parameter {problems[0]}") from None
+
+
 def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
     """Validate a parsed config mapping; every mistake is a one-line :class:`UserError`."""
     if not isinstance(data, dict):
@@ -153,9 +208,11 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
                 raise UserError(f"{where}: deployment name '{name}' is already used")
             names.add(name)
             _check_cron(where, str(entry["cron"]))
+            _check_schedule_keys(where, entry)
             parameters = {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}
             _check_parameters(where, kind, parameters)
             parameters = _fold_dream(where, kind, parameters)
+            _check_types(where, kind, parameters)
             config.scheduled.append(
                 ScheduledRun(
                     kind=kind,
@@ -172,6 +229,7 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> ServeConfig:
         raise UserError(f"{origin}: [on_demand] must be a table of stylize parameters")
     _check_parameters(f"{origin}: on_demand", "stylize", on_demand)
     config.on_demand = _fold_dream(f"{origin}: on_demand", "stylize", on_demand)
+    _check_types(f"{origin}: on_demand", "stylize", config.on_demand)
     pools = data.get("pools", {})
     if not isinstance(pools, dict) or set(pools) - {"crawl", "dream"}:
         raise UserError(f'{origin}: [pools] takes crawl = "POOL" and dream = "POOL"')

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
@@ -93,12 +94,16 @@ def dream_batch(
     slot: str | None,
     flow_run_id: str | None,
     refresh_cache: bool = False,
+    progress_id: UUID | None = None,
 ) -> list[DreamOutcome]:
-    """Dream every job on this flow's task runner; failures are reported, not raised."""
+    """Dream every job on this flow's task runner; failures are reported, not raised.
+
+    ``progress_id`` is the started run's progress artifact (see DreamProgress).
+    """
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
     futures = task.map(settings, jobs, weights, slot, flow_run_id)
     job_of = {future.task_run_id: job for future, job in zip(futures, jobs, strict=True)}
-    progress = DreamProgress(len(jobs))
+    progress = DreamProgress(len(jobs), flow_run_id, progress_id)
     outcomes: dict[int, DreamOutcome] = {}
     for future in as_completed(list(futures)):
         job = job_of[future.task_run_id]
@@ -108,7 +113,13 @@ def dream_batch(
             outcome = future.result()
         else:
             error = str(state.message or state.name)
-            outcome = DreamOutcome(job.stylization_id, job.preset, DreamStatus.FAILED, error=error)
+            outcome = DreamOutcome(
+                job.stylization_id,
+                job.preset,
+                DreamStatus.FAILED,
+                error=error,
+                image_sha256=job.image_sha256,
+            )
         outcomes[job.stylization_id] = outcome
         progress.advance(outcome)
     return [outcomes[job.stylization_id] for job in jobs]
@@ -137,8 +148,11 @@ def _stylize(
         ensure_limit(slot, 1)
     # Lineage names the flow run the operator started, not this internal sub-flow.
     parent = current_flow_run_id()
+    progress = DreamProgress(len(plan.jobs), parent).artifact_id
     batch = dream_batch.with_options(task_runner=runner)
-    outcomes = reconcile_task(settings, batch(settings, plan.jobs, weights, slot, parent))
+    outcomes = reconcile_task(
+        settings, batch(settings, plan.jobs, weights, slot, parent, progress_id=progress)
+    )
     stale = {o.id for o in outcomes if o.status is DreamStatus.STALE}
     if stale:
         redo = [job for job in plan.jobs if job.stylization_id in stale]

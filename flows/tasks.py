@@ -189,16 +189,6 @@ def dream_task(
     if outcome.status is DreamStatus.FAILED:
         # Recorded on the row already; failing the task keeps it out of Prefect's cache.
         raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome.error}")
-    if outcome.status is DreamStatus.DONE:
-        get_run_logger().info(
-            "dreamed image %s (%dx%d) with %s in %.1f s on %s",
-            job.image_sha256[:12],
-            outcome.width or 0,
-            outcome.height or 0,
-            job.preset,
-            outcome.seconds or 0.0,
-            outcome.device,
-        )
     return outcome
 
 

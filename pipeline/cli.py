@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pipeline.log import setup_logging
+from pipeline.quiet_tensorflow import install_if_marked, quiet_tensorflow
 from storage.errors import UserError
 from storage.version import __version__
 from stylize.errors import StylizeError
@@ -37,6 +38,10 @@ COMMAND_MODULES = (
     "weights",
     "db",
 )
+
+# A process spawned by a quieted dreamcrawl (a flow run under `serve`) re-imports this
+# module first: its TensorFlow import is quieted as well.
+install_if_marked()
 
 # Commands that read or write blobs: their store is probed before they start, so a bad
 # DREAMCRAWL_BLOBS (endpoint, credentials, bucket, refused writes) stops them at once.
@@ -63,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dreamcrawl {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output, TensorFlow's own lines included (-vv for debug)",
     )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=OneLineParser
@@ -91,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefect_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_tensorflow(args.verbose)  # before any command imports TensorFlow
     setup_logging(args.verbose)
     try:
         action = getattr(args, "catalog_action", None)

@@ -49,6 +49,17 @@ def _artifacts(flow_run_id: str) -> dict[str, Any]:
     return {a["key"]: a for a in response.json()}
 
 
+def _logs(flow_run_id: str) -> list[str]:
+    """The log messages of a flow run, read back from the Prefect server's API."""
+    from prefect.client.orchestration import get_client
+
+    body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    with get_client(sync_client=True) as client:
+        response = client._client.post("/logs/filter", json=body)
+    response.raise_for_status()
+    return [entry["message"] for entry in response.json()]
+
+
 def test_stylize_records_lineage_and_reruns_are_free(dream_env: Catalog) -> None:
     from flows.flows import stylize_flow
 
@@ -76,7 +87,16 @@ def test_stylize_records_lineage_and_reruns_are_free(dream_env: Catalog) -> None
     table = artifacts["stylize-counts"]["data"]
     table = json.loads(table) if isinstance(table, str) else table
     assert {"metric": "dreamed", "value": 2} in table
-    assert "Dreams: **2** new" in str(artifacts["stylize-summary"]["data"])
+    summary = str(artifacts["stylize-summary"]["data"])
+    assert "Dreams: **2** new" in summary
+    # Before/after thumbnails embedded as data URIs, small enough for the UI.
+    thumbnails = summary.count("](data:image/jpeg;base64,")
+    assert thumbnails == 4 and len(summary) < 60_000
+    # The progress artifact lives on the run the operator started, and reached the end.
+    assert artifacts["dream-progress"]["data"] == 100.0
+    assert artifacts["dream-progress"]["description"] == "dreamed 2 of 2 (2 ended)"
+    logs = _logs(flow_run_id)
+    assert sum("dreamed image" in line and "with fast in" in line for line in logs) == 2
 
     again = stylize_flow(**FAST)
     assert again["summary"]["dreamed"] == 0

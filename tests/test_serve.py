@@ -39,6 +39,20 @@ from tests.prefect_fixture import wait_for
         ("[schedules]\n", "unknown section 'schedules'"),
         ("[pools]\ngpu = 'big'\n", "[pools] takes crawl"),
         ("[[crawl]\n", "is not valid TOML/YAML"),
+        (
+            "[[crawl]]\nname='a'\ncron='0 3 * * *'\ntimezone='Mars/Olympus'\nkeywords=['cat']\n",
+            "unknown timezone 'Mars/Olympus'",
+        ),
+        (
+            "[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\nmax_images='many'\n",
+            "invalid parameter max_images: Input should be a valid integer",
+        ),
+        (
+            "[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords='x'\n",
+            "keywords: Input should be a valid list",
+        ),
+        ("[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\npaused='yes'\n", "paused must be"),
+        ("[on_demand]\npresets=['nope']\n", "unknown preset 'nope'"),
     ],
 )
 def test_bad_serve_config_is_one_line_exit_2(
@@ -51,6 +65,18 @@ def test_bad_serve_config_is_one_line_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0]
+
+
+def test_serve_refuses_a_bad_timezone_before_serving(settings: Settings, tmp_path: Path) -> None:
+    """Without --check too: one line and exit 2, not a traceback once Prefect has started."""
+    config = tmp_path / "serve.toml"
+    config.write_text("[[crawl]]\nname='a'\ncron='0 3 * * *'\ntimezone='Nowhere'\nkeywords=['x']\n")
+    result = dreamcrawl("serve", "--config", str(config), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"dreamcrawl: error: {config}: crawl[0]: unknown timezone 'Nowhere'; use an IANA name "
+        "such as 'UTC' or 'Europe/Paris'"
+    ]
 
 
 def test_yaml_config_is_accepted(settings: Settings, tmp_path: Path) -> None:
