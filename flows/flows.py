@@ -285,8 +285,13 @@ def pipeline_flow(
     if dream_deployment:
         from flows.handoff import dream_elsewhere
 
-        parameters = {"dream": dream.model_dump(mode="json"), "image_ids": crawl.image_ids,
-                      "weights": weights, "gpu_slot": gpu_slot}  # fmt: skip
+        parameters = {
+            "dream": dream.model_dump(mode="json", exclude_none=True),
+            "image_ids": crawl.image_ids,
+            "weights": weights,
+            "dask_workers": dask_workers,
+            "gpu_slot": gpu_slot,
+        }
         outcomes, left = dream_elsewhere(settings, dream_deployment, parameters), 0
     else:
         outcomes, left = _stylize(
