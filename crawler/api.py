@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.store import KEEP, SKIP, Candidate, CatalogWriter, run_counts
-from crawler.validate import Limits
+from crawler.validate import Limits, Rejected, read_regular_file
 from storage.db import open_catalog
 from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
@@ -293,7 +293,12 @@ def import_paths(
                 matches=matches,
                 relevance=relevance,
             )
-            writer.record_image(candidate, path)
+            try:  # read here, once: a FIFO, a device or a broken link is one rejection
+                data = read_regular_file(path, writer.limits.max_bytes)
+            except Rejected as rejected:
+                writer.record_rejection(candidate.url, None, rejected.reason, rejected.detail)
+                continue
+            writer.record_image(candidate, data)
     except BaseException as exc:
         status = (
             CrawlStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else CrawlStatus.FAILED
@@ -312,9 +317,13 @@ def import_paths(
 
 
 def _walk(roots: list[Path]) -> Iterable[tuple[Path, Path]]:
-    """(file, the root it was found under), sorted, hidden files and folders skipped."""
+    """(file, the root it was found under), sorted, hidden files and folders skipped.
+
+    Every entry that is not a folder is yielded (FIFOs, devices, broken links too), so
+    that each ends as an image or a rejection with its reason; links to folders are not
+    followed."""
     for root in roots:
-        if root.is_file():
+        if not root.is_dir():  # a file, or a special file to reject with its reason
             yield root, root
             continue
         for folder, dirs, files in os.walk(root):

@@ -20,6 +20,8 @@ UNSUPPORTED_SCHEME = "unsupported-scheme"
 CONNECTION = "connection"
 IRRELEVANT = "irrelevant"
 NEAR_DUPLICATE = "near-duplicate"
+NOT_REGULAR_FILE = "not-regular-file"
+UNREADABLE = "unreadable"
 ERROR = "error"
 
 
