@@ -28,6 +28,10 @@ FORMATS = {
     ".bmp": "BMP",
 }
 KEPT_MODES = ("RGB", "RGBA", "L", "LA")
+# Grey modes wider than 8 bits: Pillow's convert() clips them at 255 (a white image).
+WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Modes whose convert("RGB") is missing or wrong, and the mode to go through instead.
+VIA = {"La": "LA", "RGBa": "RGBA", "1": "L"}
 
 
 def read_image(path: str | os.PathLike) -> Image.Image:
@@ -90,9 +94,41 @@ def write_image(image: Image.Image, path: str | os.PathLike) -> None:
         raise
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` in an 8-bit mode that keeps its picture.
+
+    16-bit and 32-bit grey are scaled, not clipped: ``I;16`` by its full range
+    (65535 → 255); ``I`` as 8-bit data if it fits, else as 16-bit, else by its own
+    range; ``F`` as 0..1 or 0..255 data if it fits, else by its own range (NaN → 0).
+    Premultiplied and bilevel modes go through their plain counterpart; the rest
+    (CMYK, YCbCr, LAB, HSV, P…) convert correctly with Pillow's own conversions.
+    """
+    if image.mode in WIDE_GREY_MODES:
+        return Image.fromarray(_grey_levels(image, image.mode), "L")
+    if image.mode in VIA:
+        return image.convert(VIA[image.mode])
+    return image
+
+
+def _grey_levels(image: Image.Image, mode: str) -> np.ndarray:
+    array = np.nan_to_num(np.asarray(image, dtype=np.float64), posinf=0.0, neginf=0.0)
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (mode == "I" and 255 < high <= 65535 and low >= 0):
+        scaled = array / 257.0
+    elif mode == "F" and low >= 0 and high <= 1.0:
+        scaled = array * 255.0
+    elif low >= 0 and high <= 255:
+        scaled = array
+    else:
+        scaled = (array - low) * (255.0 / ((high - low) or 1.0))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def to_array(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, str]:
     """``(rgb, alpha, mode)``: RGB float32 in [-1, 1], alpha as uint8 or None, and the mode
-    to give the result (the input's for RGB/RGBA/L/LA, else RGB or RGBA)."""
+    to give the result (the input's for RGB/RGBA/L/LA, L for wider greys, else RGB or
+    RGBA). Every mode Pillow reads is converted by :func:`eight_bit` first."""
+    image = eight_bit(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
     )
