@@ -27,6 +27,7 @@ import scipy.fftpack  # noqa: F401
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from crawler import reasons
+from storage.limits import MAX_PIXELS
 from storage.records import ImageFacts
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -42,7 +43,7 @@ class Limits:
 
     min_width: int = 64
     min_height: int = 64
-    max_pixels: int = 64_000_000
+    max_pixels: int = MAX_PIXELS  # one size policy with the dreams (storage/limits.py)
     max_bytes: int = 32 * 1024 * 1024
     formats: frozenset[str] = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
 

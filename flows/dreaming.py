@@ -21,6 +21,7 @@ from sqlalchemy import select
 from storage import jobs
 from storage.db import open_catalog
 from storage.errors import UserError
+from storage.limits import DREAM_MAX_PIXELS, check_dream_budget
 from storage.models import Image, Stylization
 from storage.settings import Settings
 from storage.version import __version__
@@ -84,6 +85,16 @@ def build_config(preset: str, overrides: DreamOverrides | None = None) -> Any:
 
 
 @dataclass(frozen=True)
+class DreamBudget:
+    """How many pixels one dream may take (storage/limits.py): an image above the budget
+    is downscaled to fit (``fit``) or refused with one line. Not a dream parameter of
+    the preset: it decides the input, so it is part of the cache key."""
+
+    max_pixels: int = DREAM_MAX_PIXELS
+    fit: bool = False
+
+
+@dataclass(frozen=True)
 class DreamJob:
     """One owed dream: the catalog row to fill and everything needed to compute it."""
 
@@ -93,11 +104,13 @@ class DreamJob:
     config: Any  # stylize.DreamConfig (a frozen dataclass: picklable for Dask)
     params_hash: str
     weights_sha256: str
+    budget: DreamBudget = DreamBudget()
 
     @property
     def cache_key(self) -> str:
-        """Same image, parameters and weights: same dream (Prefect's cache key)."""
-        return f"dream-{self.image_sha256}-{self.params_hash}-{self.weights_sha256}"
+        """Same image, parameters, weights and budget: same dream (Prefect's cache key)."""
+        budget = f"{self.budget.max_pixels}{'-fit' if self.budget.fit else ''}"
+        return f"dream-{self.image_sha256}-{self.params_hash}-{self.weights_sha256}-{budget}"
 
 
 def plan_jobs(
@@ -108,10 +121,13 @@ def plan_jobs(
     image_ids: Sequence[int] | None = None,
     limit: int | None = None,
     weights: str | None = None,
+    max_pixels: int | None = None,
+    fit: bool = False,
 ) -> list[DreamJob]:
     """Rows for every (image, preset) not yet dreamed; the jobs still owed work."""
     if not presets:
         raise UserError("no preset given; e.g. --preset fast")
+    budget = DreamBudget(check_dream_budget(max_pixels or DREAM_MAX_PIXELS), fit)
     configs = {name: build_config(name, overrides) for name in presets}
     weights_id, weights_sha256 = weights_identity(
         weights or settings.weights_override, settings.weights_dir
@@ -148,6 +164,7 @@ def plan_jobs(
                 config=config,
                 params_hash=request.params_hash,
                 weights_sha256=request.weights_sha256,
+                budget=budget,
             )
             for sid in ids
         )
@@ -182,6 +199,7 @@ def run_job(
     from PIL import ImageOps
 
     from stylize import load_engine
+    from stylize.image_io import fit_to_budget
 
     catalog = open_catalog(settings)
     with catalog.session() as session:
@@ -189,9 +207,13 @@ def run_job(
             return {"id": job.stylization_id, "preset": job.preset, "status": "skipped"}
     try:
         engine = load_engine(weights or settings.weights_override, settings.weights_dir)
+        name = f"image {job.image_sha256[:12]}"
         with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
+            if not job.budget.fit:  # refused from its header, before decoding
+                fit_to_budget(opened, job.budget.max_pixels, False, name)
             picture = ImageOps.exif_transpose(opened)
             picture.load()
+        picture = fit_to_budget(picture, job.budget.max_pixels, job.budget.fit, name)
         result = engine.dream(picture, job.config)
         output_key = catalog.blobs.put_bytes(encode_output(result.image))
     except Exception as exc:  # recorded on the row, so nothing is lost silently

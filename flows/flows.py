@@ -12,8 +12,9 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_report
-from flows.dreaming import DreamJob, DreamOverrides
+from flows.dreaming import DreamBudget, DreamJob, DreamOverrides
 from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
+from storage.limits import DREAM_MAX_PIXELS
 from storage.settings import Settings, get_settings
 
 DEFAULT_PRESETS = ["fast"]
@@ -78,8 +79,9 @@ def _stylize(
     dask_workers: int,
     dask_address: str | None,
     gpu_slot: str,
+    budget: DreamBudget,
 ) -> list[dict[str, Any]]:
-    jobs = plan_task(settings, presets, overrides, image_ids, limit, weights)
+    jobs = plan_task(settings, presets, overrides, image_ids, limit, weights, budget)
     if not jobs:
         return []
     runner = _task_runner(dask_workers, dask_address)
@@ -117,6 +119,8 @@ def stylize_flow(
     dask_workers: int = 0,
     dask_address: str | None = None,
     gpu_slot: str = "auto",
+    max_pixels: int = DREAM_MAX_PIXELS,
+    fit: bool = False,
 ) -> dict[str, Any]:
     """Dream catalog images not yet dreamed with these parameters and weights.
 
@@ -138,6 +142,8 @@ def stylize_flow(
         dask_address: or the address of a running Dask scheduler (tcp://host:8786).
         gpu_slot: Prefect concurrency limit taken per dream: auto ("gpu" when a GPU is
             present), none, or a limit name.
+        max_pixels: pixel budget of one dream; larger images are refused (or fitted).
+        fit: downscale images above max_pixels to fit instead of refusing them.
     """
     settings = get_settings()
     overrides = DreamOverrides(layers, channel, octaves, octave_scale, steps, step_size, tile, seed)
@@ -151,6 +157,7 @@ def stylize_flow(
         dask_workers,
         dask_address,
         gpu_slot,
+        DreamBudget(max_pixels, fit),
     )
     summary = publish_report("stylize", None, outcomes, str(settings.home))
     get_run_logger().info("stylize: %s", summary)
@@ -198,6 +205,8 @@ def pipeline_flow(
     weights: str | None = None,
     dask_workers: int = 0,
     gpu_slot: str = "auto",
+    max_pixels: int = DREAM_MAX_PIXELS,
+    fit: bool = False,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -214,6 +223,8 @@ def pipeline_flow(
         weights: an InceptionV3 weights file (default: resolved automatically).
         dask_workers: fan the dreams out over a local Dask cluster of this many workers.
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
+        max_pixels: pixel budget of one dream; larger images are refused (or fitted).
+        fit: downscale images above max_pixels to fit instead of refusing them.
     """
     settings = get_settings()
     crawl = crawl_task(settings, _crawl_request(locals()))
@@ -228,6 +239,7 @@ def pipeline_flow(
         dask_workers,
         None,
         gpu_slot,
+        DreamBudget(max_pixels, fit),
     )
     summary = publish_report("pipeline", crawl, outcomes, str(settings.home))
     return {"crawl": crawl, "summary": summary, "outcomes": outcomes}

@@ -17,7 +17,7 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
-from flows.dreaming import DreamJob, DreamOverrides, plan_jobs, run_job
+from flows.dreaming import DreamBudget, DreamJob, DreamOverrides, plan_jobs, run_job
 from storage import jobs as job_queue
 from storage.db import open_catalog
 from storage.models import CrawlStatus, Sighting, Stylization, StylizationStatus
@@ -77,10 +77,18 @@ def plan_task(
     image_ids: list[int] | None,
     limit: int | None,
     weights: str | None,
+    budget: DreamBudget,
 ) -> list[DreamJob]:
     """Create the catalog rows for owed dreams; return the jobs still to compute."""
     owed = plan_jobs(
-        settings, presets, overrides=overrides, image_ids=image_ids, limit=limit, weights=weights
+        settings,
+        presets,
+        overrides=overrides,
+        image_ids=image_ids,
+        limit=limit,
+        weights=weights,
+        max_pixels=budget.max_pixels,
+        fit=budget.fit,
     )
     get_run_logger().info("%d dream(s) owed for presets %s", len(owed), ", ".join(presets))
     return owed

@@ -8,7 +8,9 @@ and transparency.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -34,19 +36,55 @@ WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 VIA = {"La": "LA", "RGBa": "RGBA", "1": "L"}
 
 
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """Open and decode an image file, with its EXIF orientation applied."""
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+    """Open and decode an image file, with its EXIF orientation applied.
+
+    A file of more than ``max_pixels`` (the decode ceiling) is refused from its header,
+    before any pixel is decoded, so a decompression bomb never expands.
+    """
     path = Path(path)
     if not path.is_file():
         raise StylizeError(f"input image not found: {path}")
     try:
         with Image.open(path) as opened:
+            width, height = opened.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise StylizeError(
+                    f"cannot read {path}: {width}×{height} is {width * height} pixels, above "
+                    f"the {max_pixels} pixels dreamcrawl decodes at all (a decompression bomb?)"
+                )
             image = ImageOps.exif_transpose(opened)
             image.load()
+    except StylizeError:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, checked at open
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        count = pixels.group(1) if pixels else "too many"
+        raise StylizeError(
+            f"cannot read {path}: {count} pixels, above the "
+            f"{max_pixels or Image.MAX_IMAGE_PIXELS} pixels dreamcrawl decodes at all "
+            "(a decompression bomb?)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:120]
         raise StylizeError(f"cannot read {path}: not a readable image ({reason})") from None
     return image
+
+
+def fit_to_budget(image: Image.Image, max_pixels: int, fit: bool, name: str) -> Image.Image:
+    """``image`` if it has at most ``max_pixels``; downscaled to fit (aspect kept) when
+    ``fit``; otherwise :class:`StylizeError` with its size, the budget and the options."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return image
+    if not fit:
+        raise StylizeError(
+            f"{name} is {width}×{height} ({width * height} pixels), above the dream budget "
+            f"of {max_pixels} pixels; pass --fit to downscale it to fit, or raise --max-pixels"
+        )
+    scale = math.sqrt(max_pixels / (width * height))
+    size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def output_format(path: str | os.PathLike) -> str:

@@ -40,10 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from stylize.image_io import check_writable, read_image, write_image
+    from storage.limits import MAX_PIXELS, check_dream_budget
+    from stylize.image_io import check_writable, fit_to_budget, read_image, write_image
 
     config = build_config(args)
-    image = read_image(args.input)
+    check_dream_budget(args.max_pixels)
+    original = read_image(args.input, max_pixels=MAX_PIXELS)
+    image = fit_to_budget(original, args.max_pixels, args.fit, args.input)
     check_writable(args.output)
 
     from storage.settings import get_settings
@@ -70,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
         result = engine.dream(image, config, progress=progress, clamp_octaves=clamp)
     write_image(result.image, args.output)
     elapsed = time.perf_counter() - started
+    if image.size != original.size:
+        print(
+            f"downscaled {args.input} from {original.width}×{original.height} to {width}×{height} "
+            f"to fit --max-pixels {args.max_pixels}"
+        )
     print(
         f"dreamed {args.input} -> {args.output} ({width}×{height}, preset {args.preset}, "
         f"{config.describe()}, {octaves} octave(s) × {config.steps} steps) in {elapsed:.1f} s on "

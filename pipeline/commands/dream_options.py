@@ -21,6 +21,7 @@ def add_dream_options(
     flows use :data:`DEFAULT_PRESET`); ``one_image`` adds the flags that only make sense
     for ``dream IN OUT``: --class-index, --start and --precision.
     """
+    from storage.limits import DREAM_MAX_PIXELS
     from stylize.config import PRESETS
 
     shown_default = default_preset or DEFAULT_PRESET
@@ -60,6 +61,15 @@ def add_dream_options(
             help="network precision (bf16/fp16 are for GPUs; fp32 is fastest on CPUs)",
         )  # fmt: skip
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DREAM_MAX_PIXELS, metavar="N",
+        help=f"pixel budget of one dream (default {DREAM_MAX_PIXELS}, 2048×2048); "
+        "larger images are refused, or downscaled with --fit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fit", action="store_true",
+        help="downscale an image above --max-pixels to fit instead of refusing it",
+    )  # fmt: skip
 
 
 def overrides_from_args(args: argparse.Namespace) -> Any:
@@ -73,7 +83,9 @@ def overrides_from_args(args: argparse.Namespace) -> Any:
 def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The flow parameters these flags ask for, validated now (bad input: exit 2 at once)."""
     from flows.dreaming import build_config
+    from storage.limits import check_dream_budget
 
+    check_dream_budget(args.max_pixels)
     presets = args.preset or [DEFAULT_PRESET]
     if isinstance(presets, str):
         presets = [presets]
@@ -91,4 +103,6 @@ def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "tile": args.tile,
         "seed": args.seed,
         "weights": args.weights,
+        "max_pixels": args.max_pixels,
+        "fit": args.fit,
     }

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             "steps": dream["steps"],
             "octaves": dream["octaves"],
             "weights": dream["weights"],
+            "max_pixels": dream["max_pixels"],
+            "fit": dream["fit"],
             "dask_workers": args.dask_workers,
         },
     )

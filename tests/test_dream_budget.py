@@ -1,0 +1,117 @@
+"""One pixel budget for dreams: refuse with one line, or downscale with --fit.
+
+Also the decode ceiling (a PNG bomb is one line, exit 2) and that the crawler's size
+limit and the dream budget come from one policy (storage/limits.py).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from crawler import settings as crawl_settings
+from crawler.validate import Limits
+from flows.dreaming import plan_jobs, run_job
+from storage import limits
+from storage.db import open_catalog
+from storage.settings import Settings
+from tests.helpers import add_image, photo_bytes
+from tests.weights_fixture import photo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dream(args: list[str], weights: Path, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DREAMCRAWL_WEIGHTS": str(weights), "DREAMCRAWL_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "dream", *args],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+    )  # fmt: skip
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width * 3 + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+
+
+def test_above_the_budget_is_refused_with_one_line_and_fit_downscales(
+    tmp_path: Path, converted_weights: Path
+) -> None:
+    source = tmp_path / "cat.jpg"
+    photo("chelsea", 300).save(source, quality=95)  # 300×200
+    out = tmp_path / "out.png"
+    refused = dream([str(source), str(out), "--preset", "fast", "--max-pixels", "20000"],
+                    converted_weights, tmp_path / "h")  # fmt: skip
+    assert refused.returncode == 2
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert "300×200" in line and "20000" in line and "--fit" in line and "--max-pixels" in line
+    assert not out.exists()
+    args = ["--preset", "fast", "--steps", "1", "--max-pixels", "20000", "--fit"]
+    fitted = dream([str(source), str(out), *args], converted_weights, tmp_path / "h")
+    assert fitted.returncode == 0, fitted.stderr
+    with Image.open(out) as image:
+        width, height = image.size
+    assert width * height <= 20000 and abs(width / height - 300 / 200) < 0.02
+    assert "downscaled" in fitted.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--seed", "-1"], ["--max-pixels", "0"], ["--max-pixels", str(limits.MAX_PIXELS + 1)]],
+)
+def test_bad_numbers_are_one_line(tmp_path: Path, converted_weights: Path, args: list) -> None:
+    source = tmp_path / "cat.jpg"
+    photo("chelsea", 120).save(source)
+    result = dream([str(source), str(tmp_path / "o.png"), "--preset", "fast", *args],
+                   converted_weights, tmp_path / "h")  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_png_bomb_is_one_line_exit_2(tmp_path: Path, converted_weights: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(30000, 30000))
+    result = dream([str(bomb), str(tmp_path / "o.png"), "--preset", "fast", "--fit"],
+                   converted_weights, tmp_path / "h")  # fmt: skip
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and str(30000 * 30000) in line, line
+    assert str(limits.MAX_PIXELS) in line.replace(",", "")
+
+
+def test_the_crawler_limit_and_the_dream_budget_are_one_policy() -> None:
+    assert Limits().max_pixels == limits.MAX_PIXELS == crawl_settings.DREAMCRAWL_MAX_PIXELS
+    assert limits.DREAM_MAX_PIXELS <= limits.MAX_PIXELS
+
+
+def test_the_flows_refuse_or_fit_by_the_budget(
+    settings: Settings, converted_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DREAMCRAWL_WEIGHTS", str(converted_weights))
+    catalog = open_catalog(settings)
+    add_image(catalog, photo_bytes("chelsea", size=200))
+    (job,) = plan_jobs(settings, ["fast"], max_pixels=10_000)
+    refused = run_job(settings, job)
+    assert refused["status"] == "failed"
+    assert "10000" in refused["error"] and "fit" in refused["error"]
+    (job,) = plan_jobs(settings, ["fast"], max_pixels=10_000, fit=True)
+    assert job.cache_key != plan_jobs(settings, ["fast"], max_pixels=20_000, fit=True)[0].cache_key
+    done = run_job(settings, job)
+    assert done["status"] == "done", done
+    with catalog.blobs.open(done["output"]) as fh, Image.open(fh) as image:
+        assert image.width * image.height <= 10_000
