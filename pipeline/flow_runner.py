@@ -14,6 +14,9 @@ def run_flow(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """Call the flow ``name`` (crawl, stylize or pipeline) with ``parameters``."""
     import flows  # noqa: F401  (Prefect defaults before Prefect loads)
     from flows.flows import crawl_flow, pipeline_flow, stylize_flow
+    from flows.temporary_server import guard_temporary_server
+
+    guard_temporary_server()  # a killed command leaves no Prefect server behind
 
     flow = {"crawl": crawl_flow, "stylize": stylize_flow, "pipeline": pipeline_flow}[name]
     accepted = {k: v for k, v in parameters.items() if v is not None}
