@@ -15,6 +15,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from prefect.transactions import get_transaction
 from sqlalchemy import select
 
 from flows.dreaming import DreamBudget, DreamJob, DreamOverrides, plan_jobs, run_job
@@ -114,6 +115,13 @@ def dream_task(
     with guard:
         outcome = run_job(settings, job, weights=weights, flow_run_id=flow_run_id)
     outcome["pid"] = os.getpid()
+    if outcome["status"] != "done":
+        # "skipped" depends on the catalog's state at this moment (another worker held
+        # the row, maybe one that dies): caching it would hand it to every rerun for
+        # ever and the row would never be claimed again. Only a dream is cached.
+        transaction = get_transaction()
+        if transaction is not None:
+            transaction.write_on_commit = False
     if outcome["status"] == "failed":
         # Recorded on the row already; failing the task keeps it out of Prefect's cache.
         raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome['error']}")
