@@ -187,35 +187,26 @@ def run_job(
     *,
     weights: str | None = None,
     flow_run_id: str | None = None,
-    lease: timedelta = jobs.DEFAULT_LEASE,
+    lease: timedelta | None = None,
 ) -> dict[str, Any]:
     """Compute one dream and record it; returns an outcome row for reports.
 
     The outcome's ``status`` is ``done``, ``skipped`` (another worker has it or it was
     finished meanwhile) or ``failed`` (recorded on the row with its error, retried by a
-    later run until it runs out of attempts).
+    later run until it runs out of attempts). The claim's ``lease`` (default
+    ``DREAMCRAWL_DREAM_LEASE_S`` or one minute) is renewed while the dream runs.
     """
-    from PIL import Image as PILImage
-    from PIL import ImageOps
+    from flows.heartbeat import keep_lease
 
-    from stylize import load_engine
-    from stylize.image_io import fit_to_budget
-
+    lease = lease or jobs.lease_from_env()
     catalog = open_catalog(settings)
     with catalog.session() as session:
         if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
             return {"id": job.stylization_id, "preset": job.preset, "status": "skipped"}
+        attempt_no = jobs.attempt(session, job.stylization_id)
     try:
-        engine = load_engine(weights or settings.weights_override, settings.weights_dir)
-        name = f"image {job.image_sha256[:12]}"
-        with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
-            if not job.budget.fit:  # refused from its header, before decoding
-                fit_to_budget(opened, job.budget.max_pixels, False, name)
-            picture = ImageOps.exif_transpose(opened)
-            picture.load()
-        picture = fit_to_budget(picture, job.budget.max_pixels, job.budget.fit, name)
-        result = engine.dream(picture, job.config)
-        output_key = catalog.blobs.put_bytes(encode_output(result.image))
+        with keep_lease(catalog, job.stylization_id, attempt_no, lease):
+            result, output_key = _dream(catalog, job, settings, weights)
     except Exception as exc:  # recorded on the row, so nothing is lost silently
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         with catalog.session() as session:
@@ -246,3 +237,23 @@ def run_job(
         "objective_before": result.objective_before,
         "objective_after": result.objective_after,
     }
+
+
+def _dream(catalog: Any, job: DreamJob, settings: Settings, weights: str | None) -> tuple[Any, str]:
+    """Read the original, fit it to the budget, dream it, store the output blob."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    from stylize import load_engine
+    from stylize.image_io import fit_to_budget
+
+    engine = load_engine(weights or settings.weights_override, settings.weights_dir)
+    name = f"image {job.image_sha256[:12]}"
+    with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
+        if not job.budget.fit:  # refused from its header, before decoding
+            fit_to_budget(opened, job.budget.max_pixels, False, name)
+        picture = ImageOps.exif_transpose(opened)
+        picture.load()
+    picture = fit_to_budget(picture, job.budget.max_pixels, job.budget.fit, name)
+    result = engine.dream(picture, job.config)
+    return result, catalog.blobs.put_bytes(encode_output(result.image))

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from flows.dreaming import DreamOverrides, plan_jobs
+from storage import jobs
 from storage.db import dispose_engines, open_catalog
 from storage.models import Stylization, StylizationStatus
 from storage.settings import Settings
@@ -163,3 +164,55 @@ def test_a_skipped_outcome_is_never_cached_and_a_rerun_claims_the_row(
     rerun = outcomes(stylize(pg_dream_env))
     assert [(o["id"], o["status"]) for o in rerun] == [(sid, "done")]
     assert row(catalog, sid).status == StylizationStatus.DONE
+
+
+def test_a_heartbeat_renews_a_short_lease_and_a_killed_worker_frees_the_row_soon(
+    settings: Settings, pg_dream_env: dict[str, str]
+) -> None:
+    """With DREAMCRAWL_DREAM_LEASE_S=3 a live worker keeps its row past 3 s (the lease is
+    renewed), and once it is killed the row is claimable again within the lease."""
+    catalog = open_catalog(Settings.from_env())
+    add_image(catalog, photo_bytes("chelsea", size=160))
+    dispose_engines()
+    env = {**pg_dream_env, "DREAMCRAWL_DREAM_LEASE_S": "3"}
+    worker = subprocess.Popen(
+        [DREAMCRAWL, "stylize", "--preset", "classic", "--steps", "400"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    engine = sa.create_engine(os.environ["DREAMCRAWL_DB_URL"])
+    leases: list = []
+
+    def lease() -> tuple[str | None, object]:
+        with engine.connect() as connection:
+            found = connection.execute(
+                sa.text("SELECT status, lease_expires_at FROM stylizations")
+            ).first()
+        return (found[0], found[1]) if found else (None, None)
+
+    def renewed() -> bool:
+        status, expires = lease()
+        if status == "running":
+            leases.append(expires)
+        return len(set(leases)) >= 3  # the claim, then two renewals
+
+    try:
+        wait_for(renewed, "the worker's lease to be renewed twice")
+        assert worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+    def claimable() -> bool:
+        with engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    sa.text("SELECT lease_expires_at < now() AT TIME ZONE 'UTC' "
+                            "FROM stylizations")
+                ).scalar()
+            )  # fmt: skip
+
+    wait_for(claimable, "the dead worker's lease to run out", attempts=100)  # ≤ ~20 s
+    engine.dispose()
+    with catalog.session() as session:  # another worker takes it over
+        sid = session.scalars(sa.select(Stylization.id)).one()
+        assert jobs.claim(session, sid)
