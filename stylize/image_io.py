@@ -123,6 +123,7 @@ def write_image(image: Image.Image, path: str | os.PathLike) -> None:
         options["icc_profile"] = image.info["icc_profile"]
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp's 0600 is for scratch files
         with os.fdopen(handle, "wb") as out:
             image.save(out, format=fmt, **options)
         os.replace(temp, path)
@@ -160,6 +161,16 @@ def _grey_levels(image: Image.Image, mode: str) -> np.ndarray:
     else:
         scaled = (array - low) * (255.0 / ((high - low) or 1.0))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux: /proc/self/status)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration), open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("Umask:"))
+        return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: the classic read-and-restore
+    os.umask(mask)
+    return mask
 
 
 def to_array(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, str]:

@@ -115,3 +115,18 @@ def test_the_flows_refuse_or_fit_by_the_budget(
     assert done["status"] == "done", done
     with catalog.blobs.open(done["output"]) as fh, Image.open(fh) as image:
         assert image.width * image.height <= 10_000
+
+
+def test_dream_outputs_respect_the_umask(tmp_path: Path) -> None:
+    """Written like any other tool's file: 0666 less the umask (0644 under 022), not 0600."""
+    from stylize.image_io import write_image
+
+    previous = os.umask(0o022)
+    try:
+        write_image(photo("chelsea", 80), tmp_path / "out.png")
+        os.umask(0o002)
+        write_image(photo("chelsea", 80), tmp_path / "group.jpg")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "group.jpg").stat().st_mode & 0o777 == 0o664
