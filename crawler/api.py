@@ -11,6 +11,7 @@ Both raise :class:`~storage.errors.UserError` for bad input, before anything is 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import signal
@@ -81,8 +82,35 @@ def parse_overrides(pairs: Iterable[str] | Mapping[str, Any] | None) -> dict[str
                 f"unknown setting {name!r}: docs/crawler.md lists the DREAMCRAWL_* settings, "
                 "and Scrapy's documentation its own"
             )
-        overrides[name] = value
+        default = getattr(ours, name, getattr(default_settings, name, None))
+        overrides[name] = _typed(name, value, default)
     return overrides
+
+
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """``value`` checked against the type of the setting's default (a typo fails here, with
+    one line, rather than in the crawler process after its run row was written)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() not in BOOLEANS:
+            raise UserError(f"-s {name} takes true or false, got {value!r}")
+        return BOOLEANS[text.lower()]
+    if isinstance(default, int | float):
+        try:
+            number = int(text) if isinstance(default, int) else float(text)
+        except ValueError:
+            kind = "an integer" if isinstance(default, int) else "a number"
+            raise UserError(f"-s {name} takes {kind}, got {value!r}") from None
+        if not math.isfinite(number):
+            raise UserError(f"-s {name} takes a finite number, got {value!r}")
+        return number
+    return value
 
 
 def _split(pair: str) -> tuple[str, str]:
@@ -93,7 +121,12 @@ def _split(pair: str) -> tuple[str, str]:
 
 
 def _check_start_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port outside 0..65535)
+    except ValueError as exc:
+        detail = f"{exc}; ports are 1..65535"
+        raise UserError(f"--start-url {url!r} is not a valid URL ({detail})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"--start-url must be an http(s) URL with a host, got {url!r}")
     return url
