@@ -10,6 +10,7 @@ Both raise :class:`~storage.errors.UserError` for bad input, before anything is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -48,6 +49,9 @@ class CrawlResult:
     status: str
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # Set when the run finished but every start URL was refused and no search source
+    # ran: nothing could be crawled at all (the CLI says so and exits 2).
+    nothing_crawled: str | None = None
 
 
 def source_names() -> list[str]:
@@ -169,7 +173,35 @@ def run_crawl(
             overrides=parse_overrides(overrides),
             prefect_flow_run_id=prefect_flow_run_id,
         )
-    return _run_process(catalog, run_id, timeout)
+    result = _run_process(catalog, run_id, timeout)
+    if result.status == CrawlStatus.FINISHED:
+        result = dataclasses.replace(result, nothing_crawled=_nothing_crawled(catalog, run_id))
+    return result
+
+
+def _nothing_crawled(catalog: Any, run_id: int) -> str | None:
+    """Why nothing could be crawled, if the run's only work was start URLs that were all
+    refused (the first one's URL, reason and detail); else None."""
+    from sqlalchemy import select
+
+    from storage.models import Rejection
+
+    with catalog.read_session() as session:
+        run = session.get(CrawlRun, run_id)
+        starts = list((run.settings or {}).get("start_urls") or []) if run else []
+        if not starts or set(run.sources) != {SITE}:
+            return None
+        refused = {
+            r.url: r
+            for r in session.scalars(
+                select(Rejection).where(Rejection.crawl_run_id == run_id, Rejection.url.in_(starts))
+            )
+        }
+    if set(refused) != set(starts):
+        return None
+    first = refused[starts[0]]
+    more = f" (and {len(starts) - 1} more start URL(s))" if len(starts) > 1 else ""
+    return f"{first.url} was refused: {first.reason}: {first.detail}{more}"
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
