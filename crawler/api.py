@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.items import Candidate
+from crawler.run_lock import lock_run
 from crawler.run_state import run_counts
 from crawler.validate import Limits, Rejected, read_regular_file
 from crawler.writer import CatalogWriter, NearDuplicates
@@ -160,7 +161,12 @@ def run_crawl(
     settings = settings or get_settings()
     catalog = open_catalog(settings)
     if resume is not None:
-        run_id = _reopen(catalog, resume, prefect_flow_run_id)
+        lock = lock_run(settings, resume)  # refused while the run's processes live
+        try:
+            run_id = _reopen(catalog, resume, prefect_flow_run_id)
+        except BaseException:
+            os.close(lock)
+            raise
     else:
         run_id = _create(
             catalog,
@@ -173,7 +179,11 @@ def run_crawl(
             overrides=parse_overrides(overrides),
             prefect_flow_run_id=prefect_flow_run_id,
         )
-    result = _run_process(catalog, run_id, timeout)
+        lock = lock_run(settings, run_id)  # a new run: nobody else can hold it
+    try:
+        result = _run_process(catalog, run_id, timeout, lock)
+    finally:
+        os.close(lock)
     if result.status == CrawlStatus.FINISHED:
         result = dataclasses.replace(result, nothing_crawled=_nothing_crawled(catalog, run_id))
     return result
@@ -262,11 +272,15 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _run_process(catalog: Any, run_id: int, timeout: float | None) -> CrawlResult:
+def _run_process(catalog: Any, run_id: int, timeout: float | None, lock: int) -> CrawlResult:
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
     log.info("crawl run %s: starting %s", run_id, " ".join(command))
     child = subprocess.Popen(
-        command, env=_child_env(catalog.settings), stderr=subprocess.PIPE, text=True
+        command,
+        env=_child_env(catalog.settings),
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(lock,),  # the crawler holds the run's lock too, should we be killed
     )
     stopped = None
     try:
