@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.items import Candidate
+from crawler.overrides import parse_overrides
 from crawler.run_lock import lock_run
 from crawler.run_state import run_counts
 from crawler.validate import Limits, Rejected, read_regular_file
@@ -37,7 +36,6 @@ from storage.settings import ENV_DB_URL, ENV_HOME, Settings, get_settings
 log = logging.getLogger("dreamcrawl.crawler")
 
 SITE = "site"
-SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 STDERR_TAIL = 4000
 TERMINATE_GRACE_S = 30.0
 
@@ -67,62 +65,6 @@ def _clean_keywords(keywords: Iterable[str]) -> list[str]:
     if not cleaned or not all(cleaned):
         raise UserError("give at least one non-empty --keyword")
     return list(dict.fromkeys(cleaned))
-
-
-def parse_overrides(pairs: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
-    """``["NAME=value", …]`` → ``{NAME: value}``, refusing names no component reads."""
-    if not pairs:
-        return {}
-    items = pairs.items() if isinstance(pairs, Mapping) else (_split(p) for p in pairs)
-    from scrapy.settings import default_settings
-
-    import crawler.settings as ours
-
-    overrides = {}
-    for name, value in items:
-        if not SETTING_NAME.match(name):
-            raise UserError(f"setting names are UPPER_CASE, got {name!r} (use -s NAME=value)")
-        if not (hasattr(default_settings, name) or hasattr(ours, name)):
-            raise UserError(
-                f"unknown setting {name!r}: docs/crawler.md lists the DREAMCRAWL_* settings, "
-                "and Scrapy's documentation its own"
-            )
-        default = getattr(ours, name, getattr(default_settings, name, None))
-        overrides[name] = _typed(name, value, default)
-    return overrides
-
-
-BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
-            "0": False, "false": False, "no": False, "off": False}  # fmt: skip
-
-
-def _typed(name: str, value: Any, default: Any) -> Any:
-    """``value`` checked against the type of the setting's default (a typo fails here, with
-    one line, rather than in the crawler process after its run row was written)."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if isinstance(default, bool):
-        if text.lower() not in BOOLEANS:
-            raise UserError(f"-s {name} takes true or false, got {value!r}")
-        return BOOLEANS[text.lower()]
-    if isinstance(default, int | float):
-        try:
-            number = int(text) if isinstance(default, int) else float(text)
-        except ValueError:
-            kind = "an integer" if isinstance(default, int) else "a number"
-            raise UserError(f"-s {name} takes {kind}, got {value!r}") from None
-        if not math.isfinite(number):
-            raise UserError(f"-s {name} takes a finite number, got {value!r}")
-        return number
-    return value
-
-
-def _split(pair: str) -> tuple[str, str]:
-    name, sep, value = pair.partition("=")
-    if not sep:
-        raise UserError(f"-s takes NAME=value, got {pair!r}")
-    return name.strip(), value
 
 
 def _check_start_url(url: str) -> str:
