@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from crawler.items import Candidate
 from crawler.overrides import parse_overrides
-from crawler.run_lock import lock_run
+from crawler.run_lock import lock_run, sweep_dead_runs
 from crawler.run_state import run_counts
 from crawler.validate import Limits, Rejected, read_regular_file
 from crawler.writer import CatalogWriter, NearDuplicates
@@ -110,7 +110,8 @@ def run_crawl(
             os.close(lock)
             raise
     else:
-        run_id = _create(
+        sweep_dead_runs(catalog)
+        run_id, lock = _create(
             catalog,
             keywords=_clean_keywords(keywords),
             start_urls=[_check_start_url(u) for u in start_urls],
@@ -121,7 +122,6 @@ def run_crawl(
             overrides=parse_overrides(overrides),
             prefect_flow_run_id=prefect_flow_run_id,
         )
-        lock = lock_run(settings, run_id)  # a new run: nobody else can hold it
     try:
         result = _run_process(catalog, run_id, timeout, lock)
     finally:
@@ -158,7 +158,8 @@ def _nothing_crawled(catalog: Any, run_id: int) -> str | None:
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
             max_images: int | None, depth: int | None, allow_private: bool,
-            overrides: dict[str, Any], prefect_flow_run_id: str | None) -> int:  # fmt: skip
+            overrides: dict[str, Any],
+            prefect_flow_run_id: str | None) -> tuple[int, int]:  # fmt: skip
     sources = list(dict.fromkeys(sources or ([SITE] if start_urls else [])))
     if not sources:
         raise UserError("give --start-url URL (crawl a site) or --source NAME (search)")
@@ -189,7 +190,8 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
         )
         session.add(run)
         session.flush()
-        return int(run.id)
+        # Locked before the row commits: a sweep never sees this run unlocked.
+        return int(run.id), lock_run(catalog.settings, int(run.id))
 
 
 def _reopen(catalog: Any, run_id: int, prefect_flow_run_id: str | None) -> int:
@@ -293,6 +295,7 @@ def import_paths(
         raise UserError(f"no such file or folder: {missing[0]}")
     settings = settings or get_settings()
     catalog = open_catalog(settings)
+    sweep_dead_runs(catalog)
     with catalog.session() as session:
         run = CrawlRun(
             kind="import",
@@ -303,6 +306,7 @@ def import_paths(
         session.add(run)
         session.flush()
         run_id = int(run.id)
+        lock = lock_run(settings, run_id)  # before the row commits (see sweep_dead_runs)
     writer = CatalogWriter(catalog, run_id, limits or Limits(), near_duplicates=policy)
     status, error = CrawlStatus.FINISHED, None
     try:
@@ -331,13 +335,16 @@ def import_paths(
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        writer.close()
-        counts = run_counts(catalog, run_id)
-        with catalog.session() as session:
-            run = session.get(CrawlRun, run_id)
-            assert run is not None
-            run.status, run.error, run.finished_at = status, error, utcnow()
-            run.counts = counts
+        try:
+            writer.close()
+            counts = run_counts(catalog, run_id)
+            with catalog.session() as session:
+                run = session.get(CrawlRun, run_id)
+                assert run is not None
+                run.status, run.error, run.finished_at = status, error, utcnow()
+                run.counts = counts
+        finally:
+            os.close(lock)
     return CrawlResult(run_id, status, counts, error)
 
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 
+from sqlalchemy import select
+
+from storage.db import Catalog
 from storage.errors import UserError
+from storage.models import CrawlRun, CrawlStatus, utcnow
 from storage.settings import Settings
 
 LOCK_FILE = "lock"
@@ -32,3 +36,37 @@ def lock_run(settings: Settings, run_id: int) -> int:
             f"(or stop it), then --resume {run_id}"
         ) from None
     return fd
+
+
+def sweep_dead_runs(catalog: Catalog) -> list[int]:
+    """Mark runs that a killed process left ``running`` as ``interrupted``.
+
+    A run is dead when it says ``running`` and nobody holds its lock (its command and
+    its crawler process are gone: only SIGKILL or a crash ends them without a word).
+    What its writer left (temporary files, blobs whose rows never committed) is removed,
+    and the run says so; a crawl run can then be resumed. Returns the runs marked.
+    """
+    from crawler.run_state import recover_run
+
+    with catalog.read_session() as session:
+        running = list(
+            session.scalars(select(CrawlRun.id).where(CrawlRun.status == CrawlStatus.RUNNING))
+        )
+    marked = []
+    for run_id in running:
+        try:
+            lock = lock_run(catalog.settings, run_id)
+        except UserError:
+            continue  # alive
+        try:
+            recover_run(catalog, run_id)
+            with catalog.session() as session:
+                run = session.get(CrawlRun, run_id)
+                if run is not None and run.status == CrawlStatus.RUNNING:
+                    run.status = CrawlStatus.INTERRUPTED
+                    run.error = "its process was killed (no process held the run any more)"
+                    run.finished_at = utcnow()
+                    marked.append(run_id)
+        finally:
+            os.close(lock)
+    return marked

@@ -128,3 +128,38 @@ def test_a_file_that_grows_past_the_limit_is_cut_off_while_reading(
     os.mkfifo(fifo)
     result = import_paths([fifo], ["cat"])
     assert result.counts["rejected"] == {"not-regular-file": 1}
+
+
+def test_a_killed_import_is_marked_interrupted_by_the_next_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An import killed with SIGKILL cannot say so itself; the next import (or crawl)
+    finds its run `running` with nobody holding the run's lock, marks it `interrupted`
+    and removes what its writer left, so `catalog check` stays clean."""
+    import signal
+    import subprocess
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    body = jpeg("chelsea", 200)
+    for i in range(400):  # distinct bytes, same picture: a long import
+        (folder / f"cat-{i:03d}.jpg").write_bytes(body + i.to_bytes(2, "big"))
+    killed = subprocess.Popen([DREAMCRAWL, "import", str(folder), "-k", "cat"])
+    catalog = open_catalog(settings)
+    try:
+        for _ in range(100_000):  # until its first rows commit (a read each time)
+            with catalog.read_session() as session:
+                if session.scalars(select(Sighting.id)).first() is not None:
+                    break
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    with catalog.read_session() as session:
+        assert session.get(CrawlRun, 1).status == "running"
+    single = tmp_path / "one.jpg"
+    single.write_bytes(jpeg("coffee", 200))
+    assert import_paths([single], ["cat"]).status == "finished"
+    with catalog.read_session() as session:
+        run = session.get(CrawlRun, 1)
+    assert run.status == "interrupted" and "killed" in run.error
+    assert check(catalog) == []
