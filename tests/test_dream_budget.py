@@ -18,11 +18,7 @@ from PIL import Image
 
 from crawler import settings as crawl_settings
 from crawler.validate import Limits
-from flows.dreaming import plan_jobs, run_job
 from storage import limits
-from storage.db import open_catalog
-from storage.settings import Settings
-from tests.helpers import add_image, photo_bytes
 from tests.weights_fixture import photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,24 +93,6 @@ def test_a_png_bomb_is_one_line_exit_2(tmp_path: Path, converted_weights: Path) 
 def test_the_crawler_limit_and_the_dream_budget_are_one_policy() -> None:
     assert Limits().max_pixels == limits.MAX_PIXELS == crawl_settings.DREAMCRAWL_MAX_PIXELS
     assert limits.DREAM_MAX_PIXELS <= limits.MAX_PIXELS
-
-
-def test_the_flows_refuse_or_fit_by_the_budget(
-    settings: Settings, converted_weights: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DREAMCRAWL_WEIGHTS", str(converted_weights))
-    catalog = open_catalog(settings)
-    add_image(catalog, photo_bytes("chelsea", size=200))
-    (job,) = plan_jobs(settings, ["fast"], max_pixels=10_000)
-    refused = run_job(settings, job)
-    assert refused["status"] == "failed"
-    assert "10000" in refused["error"] and "fit" in refused["error"]
-    (job,) = plan_jobs(settings, ["fast"], max_pixels=10_000, fit=True)
-    assert job.cache_key != plan_jobs(settings, ["fast"], max_pixels=20_000, fit=True)[0].cache_key
-    done = run_job(settings, job)
-    assert done["status"] == "done", done
-    with catalog.blobs.open(done["output"]) as fh, Image.open(fh) as image:
-        assert image.width * image.height <= 10_000
 
 
 def test_dream_outputs_respect_the_umask(tmp_path: Path) -> None:

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows.dreaming import DreamOverrides, plan_jobs
+from flows.dreaming import plan_jobs
 from storage import jobs
 from storage.db import dispose_engines, open_catalog
 from storage.models import Stylization, StylizationStatus
 from storage.settings import Settings
+from stylize.params import DreamParams
 from tests.helpers import add_image, photo_bytes
 from tests.pg_server import create_database
 
@@ -113,7 +114,7 @@ def test_a_skipped_outcome_is_never_cached_and_a_rerun_claims_the_row(
 ) -> None:
     catalog = open_catalog(Settings.from_env())
     add_image(catalog, photo_bytes("chelsea", size=160))
-    (job,) = plan_jobs(Settings.from_env(), ["fast"], overrides=DreamOverrides(steps=1))
+    (job,) = plan_jobs(Settings.from_env(), DreamParams.parse(presets=["fast"], steps=1)).jobs
     sid = job.stylization_id
     dispose_engines()
 
