@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,17 +17,8 @@ from PIL import Image
 from crawler import settings as crawl_settings
 from crawler.validate import Limits
 from storage import limits
+from tests.test_dream_cli import dream
 from tests.weights_fixture import photo
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def dream(args: list[str], weights: Path, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DREAMCRAWL_WEIGHTS": str(weights), "DREAMCRAWL_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "dream", *args],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
-    )  # fmt: skip
 
 
 def png_header_only(width: int, height: int) -> bytes:
