@@ -4,11 +4,11 @@
   ``import`` refuse larger images as ``bomb`` (``DREAMCRAWL_MAX_PIXELS`` lowers it for a
   crawl); ``dreamcrawl dream`` refuses a larger input file with one line. 64 MP keeps
   every real camera photo and stops decompression bombs before they expand.
-- :data:`DREAM_MAX_PIXELS` is the default budget of one dream (``--max-pixels``, the
-  flows' ``max_pixels``): an image above it is downscaled to fit with ``--fit``, or
-  refused with one line. A step costs time and memory in proportion to the pixels
-  (docs/engine.md): 4 MP (2048×2048) is about 4 s a step on 2 CPU cores and well under
-  2 GB of memory, where the 64 MP ceiling would be about a minute and tens of GB.
+- :data:`DREAM_MAX_PIXELS` is the default budget of one dream (``dream --max-pixels``;
+  the flows are to take it as a dream parameter): an image above it is downscaled to
+  fit with ``--fit``, or refused with one line. A step costs time and memory in
+  proportion to the pixels (docs/engine.md): 4 MP (2048×2048) is about 3 s a step on 2
+  CPU cores, where the 64 MP ceiling would be close to a minute.
 
 A budget is always at most the ceiling, and at least :data:`MIN_DREAM_PIXELS` (the
 75×75 px InceptionV3 needs).
