@@ -7,6 +7,7 @@ flows. The Scrapy parts are ``crawler.spiders``, ``crawler.items``,
 package does not import Scrapy: the crawl itself runs in its own process.
 """
 
-from crawler.api import CrawlRequest, CrawlResult, crawl, import_paths, run_crawl
+from crawler.api import CrawlRequest, CrawlResult, crawl, run_crawl
+from crawler.file_import import import_paths
 
 __all__ = ["CrawlRequest", "CrawlResult", "crawl", "import_paths", "run_crawl"]

@@ -2,10 +2,10 @@
 
 - :func:`run_crawl` records a crawl run and runs it in a process of its own
   (``python -m crawler.run``), which can be killed on a timeout and resumed later.
-- :func:`import_paths` imports the user's own files through the same validation and
-  catalog writes, in this process (no Scrapy involved).
+- :func:`crawl` is the same for a notebook; :mod:`crawler.file_import` imports the
+  user's own files through the same validation and catalog writes.
 
-Both raise :class:`~storage.errors.UserError` for bad input, before anything is written.
+They raise :class:`~storage.errors.UserError` for bad input, before anything is written.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,16 +20,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.items import Candidate
 from crawler.labelling import check_labeller, truthy
+from crawler.overrides import parse_overrides
 from crawler.progress import parse_line as parse_progress
+from crawler.run_lock import lock_run, sweep_dead_runs
 from crawler.run_state import run_counts
-from crawler.validate import Limits
-from crawler.writer import CatalogWriter, NearDuplicates
 from storage.db import open_catalog
 from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
@@ -39,7 +36,6 @@ from storage.settings import ENV_BLOBS, ENV_DB_URL, ENV_HOME, Settings, get_sett
 log = logging.getLogger("dreamcrawl.crawler")
 
 SITE = "site"
-SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 STDERR_TAIL = 4000
 ProgressCallback = Callable[[dict[str, Any]], None]
 TERMINATE_GRACE_S = 30.0
@@ -53,6 +49,9 @@ class CrawlResult:
     status: str
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # Set when the run finished but every start URL was refused and no search source
+    # ran: nothing could be crawled at all (the CLI says so and exits 2).
+    nothing_crawled: str | None = None
 
 
 def source_names() -> list[str]:
@@ -62,44 +61,20 @@ def source_names() -> list[str]:
     return [SITE, *sorted(SOURCES)]
 
 
-def _clean_keywords(keywords: Iterable[str]) -> list[str]:
+def clean_keywords(keywords: Iterable[str]) -> list[str]:
     cleaned = [" ".join(k.split()) for k in keywords]
     if not cleaned or not all(cleaned):
         raise UserError("give at least one non-empty --keyword")
     return list(dict.fromkeys(cleaned))
 
 
-def parse_overrides(pairs: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
-    """``["NAME=value", …]`` → ``{NAME: value}``, refusing names no component reads."""
-    if not pairs:
-        return {}
-    items = pairs.items() if isinstance(pairs, Mapping) else (_split(p) for p in pairs)
-    from scrapy.settings import default_settings
-
-    import crawler.settings as ours
-
-    overrides = {}
-    for name, value in items:
-        if not SETTING_NAME.match(name):
-            raise UserError(f"setting names are UPPER_CASE, got {name!r} (use -s NAME=value)")
-        if not (hasattr(default_settings, name) or hasattr(ours, name)):
-            raise UserError(
-                f"unknown setting {name!r}: docs/crawler.md lists the DREAMCRAWL_* settings, "
-                "and Scrapy's documentation its own"
-            )
-        overrides[name] = value
-    return overrides
-
-
-def _split(pair: str) -> tuple[str, str]:
-    name, sep, value = pair.partition("=")
-    if not sep:
-        raise UserError(f"-s takes NAME=value, got {pair!r}")
-    return name.strip(), value
-
-
 def _check_start_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port outside 0..65535)
+    except ValueError as exc:
+        detail = f"{exc}; ports are 1..65535"
+        raise UserError(f"--start-url {url!r} is not a valid URL ({detail})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"--start-url must be an http(s) URL with a host, got {url!r}")
     return url
@@ -155,12 +130,47 @@ def run_crawl(
     settings = settings or get_settings()
     catalog = open_catalog(settings)
     if request.resume is not None:
-        run_id = _reopen(catalog, request.resume, prefect_flow_run_id)
+        lock = lock_run(settings, request.resume)  # refused while the run's processes live
+        try:
+            run_id = _reopen(catalog, request.resume, prefect_flow_run_id)
+        except BaseException:
+            os.close(lock)
+            raise
     else:
-        run_id = create_run(
-            catalog, request, overrides=overrides, prefect_flow_run_id=prefect_flow_run_id
-        )
-    return _run_process(catalog, run_id, timeout, on_progress)
+        sweep_dead_runs(catalog)
+        run_id, lock = _create_locked(catalog, request, overrides, prefect_flow_run_id)
+    try:
+        result = _run_process(catalog, run_id, timeout, on_progress, lock)
+    finally:
+        os.close(lock)
+    if result.status == CrawlStatus.FINISHED:
+        result = dataclasses.replace(result, nothing_crawled=_nothing_crawled(catalog, run_id))
+    return result
+
+
+def _nothing_crawled(catalog: Any, run_id: int) -> str | None:
+    """Why nothing could be crawled, if the run's only work was start URLs that were all
+    refused (the first one's URL, reason and detail); else None."""
+    from sqlalchemy import select
+
+    from storage.models import Rejection
+
+    with catalog.read_session() as session:
+        run = session.get(CrawlRun, run_id)
+        starts = list((run.settings or {}).get("start_urls") or []) if run else []
+        if not starts or set(run.sources) != {SITE}:
+            return None
+        refused = {
+            r.url: r
+            for r in session.scalars(
+                select(Rejection).where(Rejection.crawl_run_id == run_id, Rejection.url.in_(starts))
+            )
+        }
+    if set(refused) != set(starts):
+        return None
+    first = refused[starts[0]]
+    more = f" (and {len(starts) - 1} more start URL(s))" if len(starts) > 1 else ""
+    return f"{first.url} was refused: {first.reason}: {first.detail}{more}"
 
 
 def crawl(
@@ -195,13 +205,28 @@ def create_run(
     """Validate a crawl request and record it as a ``running`` crawl run; return its id.
 
     Shared by :func:`run_crawl` and a plain ``scrapy crawl`` (crawler.standalone), so a
-    run reads the same in the catalog whichever tool started it.
+    run reads the same in the catalog whichever tool started it. The run's lock is held
+    for the rest of this process's life (see crawler.run_lock).
     """
+    run_id, lock = _create_locked(catalog, request, overrides, prefect_flow_run_id)
+    _HELD[run_id] = lock
+    return run_id
+
+
+_HELD: dict[int, int] = {}  # run id → its lock's descriptor, held until this process ends
+
+
+def _create_locked(
+    catalog: Any,
+    request: CrawlRequest,
+    overrides: Iterable[str] | Mapping[str, Any] | None,
+    prefect_flow_run_id: str | None,
+) -> tuple[int, int]:
     overrides = parse_overrides(overrides)
     checks = request.content_check or truthy(overrides.get("DREAMCRAWL_CONTENT_CHECK"))
     return _create(
         catalog,
-        keywords=_clean_keywords(request.keywords),
+        keywords=clean_keywords(request.keywords),
         start_urls=[_check_start_url(u) for u in request.start_urls],
         sources=list(request.sources),
         max_images=request.max_images,
@@ -216,7 +241,7 @@ def create_run(
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
             max_images: int | None, depth: int | None, allow_private: bool,
             overrides: dict[str, Any], prefect_flow_run_id: str | None,
-            content_check: bool = False) -> int:  # fmt: skip
+            content_check: bool = False) -> tuple[int, int]:  # fmt: skip
     sources = list(dict.fromkeys(sources or ([SITE] if start_urls else [])))
     if not sources:
         raise UserError("give --start-url URL (crawl a site) or --source NAME (search)")
@@ -249,7 +274,8 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
         )
         session.add(run)
         session.flush()
-        return int(run.id)
+        # Locked before the row commits: a sweep never sees this run unlocked.
+        return int(run.id), lock_run(catalog.settings, int(run.id))
 
 
 def _reopen(catalog: Any, run_id: int, prefect_flow_run_id: str | None) -> int:
@@ -276,25 +302,37 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _run_process(
-    catalog: Any, run_id: int, timeout: float | None, on_progress: ProgressCallback | None
+    catalog: Any,
+    run_id: int,
+    timeout: float | None,
+    on_progress: ProgressCallback | None,
+    lock: int,
 ) -> CrawlResult:
     from crawler import label_run
 
     # Labels come from a process beside the crawl, off its path (crawler.label_run).
     labels = label_run.start(catalog, run_id, _child_env(catalog.settings))
     with label_run.killed_on_error(labels):
-        result = _crawl_process(catalog, run_id, timeout, on_progress)
+        result = _crawl_process(catalog, run_id, timeout, on_progress, lock)
     counts = labels.finish(catalog) if labels is not None else None
     return result if counts is None else dataclasses.replace(result, counts=counts)
 
 
 def _crawl_process(
-    catalog: Any, run_id: int, timeout: float | None, on_progress: ProgressCallback | None
+    catalog: Any,
+    run_id: int,
+    timeout: float | None,
+    on_progress: ProgressCallback | None,
+    lock: int,
 ) -> CrawlResult:
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
     log.info("crawl run %s: starting %s", run_id, " ".join(command))
     child = subprocess.Popen(
-        command, env=_child_env(catalog.settings), stderr=subprocess.PIPE, text=True
+        command,
+        env=_child_env(catalog.settings),
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(lock,),  # the crawler holds the run's lock too, should we be killed
     )
     tail: deque[str] = deque(maxlen=200)
     reader = threading.Thread(
@@ -354,98 +392,3 @@ def _settle(
             run.finished_at = utcnow()
             run.counts = {**counts, "process": run.counts.get("process")}
         return CrawlResult(run_id, run.status, dict(run.counts), run.error)
-
-
-def import_paths(
-    paths: Sequence[str | Path],
-    keywords: Sequence[str],
-    *,
-    near_duplicates: NearDuplicates | str = NearDuplicates.KEEP,
-    limits: Limits | None = None,
-    settings: Settings | None = None,
-    labels: bool = True,
-) -> CrawlResult:
-    """Import image files (folders are walked) as an ``import`` crawl run.
-
-    Files go through the crawler's validation and catalog writes; each ends as an image
-    sighting (``file://`` URL, source ``file``), a duplicate, or a rejection.
-    """
-    from crawler import keywords as kw
-
-    keywords = _clean_keywords(keywords)
-    try:
-        policy = NearDuplicates(near_duplicates)
-    except ValueError:
-        accepted = ", ".join(NearDuplicates)
-        raise UserError(
-            f"near-duplicates must be one of {accepted}, got {near_duplicates!r}"
-        ) from None
-    roots = [Path(p).expanduser().absolute() for p in paths]
-    if not roots:
-        raise UserError("give at least one file or folder to import")
-    missing = [str(p) for p in roots if not p.exists()]
-    if missing:
-        raise UserError(f"no such file or folder: {missing[0]}")
-    settings = settings or get_settings()
-    catalog = open_catalog(settings)
-    with catalog.session() as session:
-        run = CrawlRun(
-            kind="import",
-            keywords=keywords,
-            sources=["file"],
-            settings={"paths": [str(p) for p in roots], "near_duplicates": policy.value},
-        )
-        session.add(run)
-        session.flush()
-        run_id = int(run.id)
-    from crawler.labelling import start_labels
-
-    labeller, _ = start_labels(catalog, labels=labels, content_check=False)
-    writer = CatalogWriter(
-        catalog, run_id, limits or Limits(), near_duplicates=policy, labels=labeller
-    )
-    status, error = CrawlStatus.FINISHED, None
-    try:
-        for path, root in _walk(roots):
-            where = [("filename", kw.filename_text(path.name))]
-            folders = path.parent.relative_to(root.parent) if path != root else Path()
-            where.append(("folder", " ".join(folders.parts)))
-            matches, relevance = kw.match(keywords, where)
-            candidate = Candidate(
-                url=path.as_uri(),
-                source="file",
-                keywords=tuple(keywords),
-                matches=tuple(matches),
-                relevance=relevance,
-            )
-            writer.record_image(candidate, path)
-    except BaseException as exc:
-        status = (
-            CrawlStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else CrawlStatus.FAILED
-        )
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        writer.close()
-        counts = run_counts(catalog, run_id)
-        if labeller is not None:
-            counts["labels"] = labeller.close()
-        with catalog.session() as session:
-            run = session.get(CrawlRun, run_id)
-            assert run is not None
-            run.status, run.error, run.finished_at = status, error, utcnow()
-            run.counts = counts
-    return CrawlResult(run_id, status, counts, error)
-
-
-def _walk(roots: list[Path]) -> Iterable[tuple[Path, Path]]:
-    """(file, the root it was found under), sorted, hidden files and folders skipped."""
-    for root in roots:
-        if root.is_file():
-            yield root, root
-            continue
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith("."):
-                    yield Path(folder) / name, root

@@ -44,31 +44,55 @@ REFUSING_DIRECTIVES = frozenset({"noindex", "none", "noimageai", "noai"})
 
 
 def host_allowed(host: str | None, domains: list[str]) -> bool:
-    """True if ``host`` is one of ``domains`` or a subdomain of one."""
+    """True if ``host`` is one of ``domains`` or a subdomain of one (a trailing dot, the
+    fully qualified spelling, names the same host on either side)."""
     if not host:
         return False
     host = host.lower().rstrip(".")
-    return any(host == d or host.endswith("." + d) for d in domains)
+    fence = [d.lower().rstrip(".") for d in domains]
+    return any(host == d or host.endswith("." + d) for d in fence if d)
+
+
+# Ranges refused although Python's ipaddress calls some of them global: 6to4 (2002::/16)
+# and Teredo (2001::/32) tunnel to an embedded IPv4 address, NAT64 (64:ff9b::/96) too.
+TUNNELS = tuple(ipaddress.ip_network(n) for n in ("2002::/16", "2001::/32", "64:ff9b::/96"))
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable and not a tunnel to somewhere else (fail closed: anything
+    ``ipaddress`` does not call global is refused, carrier-grade NAT 100.64.0.0/10 and the
+    documentation and benchmarking ranges included)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _public(address.ipv4_mapped)
+        if any(address in net for net in TUNNELS):
+            return False
+    return address.is_global and not address.is_multicast
 
 
 @lru_cache(maxsize=4096)
-def _resolves_to_private(host: str) -> bool:
+def address_refusal(host: str) -> tuple[str, str] | None:
+    """``(reason, detail)`` if ``host`` must not be fetched, else None.
+
+    Every address the name resolves to must be public; a name that does not resolve is
+    refused too (fail closed), as a ``connection`` failure.
+    """
+    name = host.strip("[]").rstrip(".")
     try:
-        addresses = [ipaddress.ip_address(host)]
+        addresses = [ipaddress.ip_address(name.split("%")[0])]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError:
-            return False  # the download will fail with its own, clearer error
+            infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            return reasons.CONNECTION, f"cannot resolve {host}: {exc.strerror or exc}"
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    return any(
-        a.is_private
-        or a.is_loopback
-        or a.is_link_local
-        or a.is_reserved
-        or a.is_multicast
-        or a.is_unspecified
-        for a in addresses
+        if not addresses:
+            return reasons.CONNECTION, f"cannot resolve {host}: no address"
+    if all(_public(a) for a in addresses):
+        return None
+    return (
+        reasons.PRIVATE_ADDRESS,
+        f"{host} is a private, loopback or otherwise non-public address (use --allow-private)",
     )
 
 
@@ -100,11 +124,10 @@ class GuardMiddleware:
         domains = list(getattr(spider, "allowed_domains", None) or [])
         if domains and not host_allowed(host, domains):
             return Refused(reasons.OFF_DOMAIN, f"{host} is outside {', '.join(domains)}")
-        if not self.allow_private and host and _resolves_to_private(host):
-            return Refused(
-                reasons.PRIVATE_ADDRESS,
-                f"{host} is a private or loopback address (use --allow-private)",
-            )
+        if not self.allow_private and host:
+            refusal = address_refusal(host)
+            if refusal:
+                return Refused(*refusal)
         return None
 
 

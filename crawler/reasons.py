@@ -21,6 +21,8 @@ CONNECTION = "connection"
 IRRELEVANT = "irrelevant"
 NEAR_DUPLICATE = "near-duplicate"
 CONTENT_MISMATCH = "content-mismatch"  # --content-check: no top label under its keywords
+NOT_REGULAR_FILE = "not-regular-file"
+UNREADABLE = "unreadable"
 ERROR = "error"
 
 

@@ -8,6 +8,7 @@ lists the ones worth knowing.
 
 from scrapy.settings import default_settings
 
+from storage.limits import MAX_PIXELS
 from storage.version import __version__
 
 BOT_NAME = "dreamcrawl"
@@ -68,8 +69,9 @@ DREAMCRAWL_IMAGE_EXTENSIONS = [
 # -- validation -----------------------------------------------------------------------
 DREAMCRAWL_MIN_WIDTH = 64
 DREAMCRAWL_MIN_HEIGHT = 64
-# Decoded pixels above which a file is refused as a decompression bomb.
-DREAMCRAWL_MAX_PIXELS = 64_000_000
+# Decoded pixels above which a file is refused as a decompression bomb: the size
+# policy shared with the dreams (storage/limits.py).
+DREAMCRAWL_MAX_PIXELS = MAX_PIXELS
 DREAMCRAWL_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"]
 # Perceptual near-duplicates: Hamming distance of the 64-bit pHash, and what to do.
 DREAMCRAWL_NEAR_DUPLICATE_DISTANCE = 6

@@ -9,8 +9,11 @@ byte), which is what catches truncated files.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ import scipy.fftpack  # noqa: F401
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from crawler import reasons
+from storage.limits import MAX_PIXELS
 from storage.records import ImageFacts
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -39,7 +43,7 @@ class Limits:
 
     min_width: int = 64
     min_height: int = 64
-    max_pixels: int = 64_000_000
+    max_pixels: int = MAX_PIXELS  # one size policy with the dreams (storage/limits.py)
     max_bytes: int = 32 * 1024 * 1024
     formats: frozenset[str] = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
 
@@ -55,13 +59,7 @@ class Rejected(Exception):
 
 def inspect_image(source: bytes | Path, limits: Limits) -> ImageFacts:
     """Validate ``source`` (bytes or a file path) and describe it; raise :class:`Rejected`."""
-    if isinstance(source, Path):
-        size = source.stat().st_size
-        if size > limits.max_bytes:
-            raise Rejected(reasons.TOO_LARGE, f"{size} bytes > {limits.max_bytes}")
-        data = source.read_bytes()
-    else:
-        data = source
+    data = read_regular_file(source, limits.max_bytes) if isinstance(source, Path) else source
     if len(data) > limits.max_bytes:
         raise Rejected(reasons.TOO_LARGE, f"{len(data)} bytes > {limits.max_bytes}")
     if not data:
@@ -76,6 +74,45 @@ def inspect_image(source: bytes | Path, limits: Limits) -> ImageFacts:
         # Damaged files fail in many places of Pillow's decoders, not only in load().
         reason = reasons.TRUNCATED if "truncated" in str(exc) else reasons.CORRUPT
         raise Rejected(reason, f"cannot decode: {type(exc).__name__}: {exc}") from exc
+
+
+FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is (or links to) a regular file of at most
+    ``max_bytes``; otherwise :class:`Rejected` with the reason.
+
+    Opened non-blocking, so a FIFO cannot hang the import, and checked with fstat() on
+    the opened descriptor, so nothing can be swapped in between check and read. The
+    size bound holds while reading too: a file that grows is cut off, not read on.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            detail = "too many levels of symbolic links (a symbolic link loop)"
+        else:
+            detail = f"{exc.strerror or exc}"
+        raise Rejected(reasons.UNREADABLE, detail) from exc
+    with os.fdopen(fd, "rb", buffering=0) as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise Rejected(reasons.NOT_REGULAR_FILE, kind)
+        try:
+            data = file.read(max_bytes + 1)
+        except OSError as exc:
+            raise Rejected(reasons.UNREADABLE, f"{exc.strerror or exc}") from exc
+    if data is None or len(data) > max_bytes:
+        raise Rejected(reasons.TOO_LARGE, f"more than {max_bytes} bytes")
+    return data
 
 
 def _inspect(data: bytes, limits: Limits) -> ImageFacts:

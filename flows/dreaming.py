@@ -176,32 +176,37 @@ def run_job(
     *,
     weights: str | None = None,
     flow_run_id: str | None = None,
-    lease: timedelta = jobs.DEFAULT_LEASE,
+    lease: timedelta | None = None,
 ) -> DreamOutcome:
     """Compute one dream and record it.
 
     The outcome is ``done``, ``skipped`` (another worker has it or it was finished
     meanwhile) or ``failed`` (recorded on the row with its error, retried by a later run
-    until it runs out of attempts).
+    until it runs out of attempts). The claim's ``lease`` (default
+    ``DREAMCRAWL_DREAM_LEASE_S`` or one minute) is renewed while the dream runs.
     """
     from PIL import Image as PILImage
     from PIL import ImageOps
 
+    from flows.heartbeat import keep_lease
     from stylize import load_engine
 
+    lease = lease or jobs.lease_from_env()
     catalog = open_catalog(settings)
     with catalog.session() as session:
         if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
             return DreamOutcome(job.stylization_id, job.preset, DreamStatus.SKIPPED)
+        attempt_no = jobs.attempt(session, job.stylization_id)
     size: tuple[int, int] | None = None
     try:
-        engine = load_engine(weights or settings.weights_override, settings.weights_dir)
-        with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
-            picture = ImageOps.exif_transpose(opened)
-            picture.load()
-        size = picture.size
-        result = engine.dream(picture, job.config)
-        output_key = catalog.blobs.put_bytes(encode_output(result.image))
+        with keep_lease(catalog, job.stylization_id, attempt_no, lease):
+            engine = load_engine(weights or settings.weights_override, settings.weights_dir)
+            with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
+                picture = ImageOps.exif_transpose(opened)
+                picture.load()
+            size = picture.size
+            result = engine.dream(picture, job.config)
+            output_key = catalog.blobs.put_bytes(encode_output(result.image))
     except Exception as exc:  # recorded on the row, so nothing is lost silently
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         with catalog.session() as session:

@@ -17,6 +17,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from prefect.transactions import get_transaction
 from sqlalchemy import select
 
 from crawler.api import CrawlRequest
@@ -203,6 +204,13 @@ def dream_task(
         here = settings.on_this_machine()
         outcome = run_job(here, job, weights=weights, flow_run_id=flow_run_id)
     outcome = dataclasses.replace(outcome, pid=os.getpid())
+    if outcome.status is not DreamStatus.DONE:
+        # "skipped" depends on the catalog's state at this moment (another worker held
+        # the row, maybe one that dies): caching it would hand it to every rerun for
+        # ever and the row would never be claimed again. Only a dream is cached.
+        transaction = get_transaction()
+        if transaction is not None:
+            transaction.write_on_commit = False
     if outcome.status is DreamStatus.FAILED:
         # Recorded on the row already; failing the task keeps it out of Prefect's cache.
         raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome.error}")

@@ -17,6 +17,9 @@ def run_flow(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
     its one line); any other failure raises as it is (exit code 1).
     """
     from flows.flows import crawl_flow, pipeline_flow, stylize_flow
+    from flows.temporary_server import guard_temporary_server
+
+    guard_temporary_server()  # a killed command leaves no Prefect server behind
 
     flow = {"crawl": crawl_flow, "stylize": stylize_flow, "pipeline": pipeline_flow}[name]
     accepted = {k: v for k, v in parameters.items() if v is not None}

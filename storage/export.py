@@ -8,6 +8,7 @@ or interrupted export never leaves a half-written file under the name asked for.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from storage.errors import UserError
 from storage.queries import Query, as_utc, iter_rows
 
 
@@ -78,17 +80,22 @@ def export(engine: Engine, query: Query, out: Path, *, fmt: str, batch_size: int
     view = query.kind.view
     names = query.columns or view.column_names
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise UserError(f"cannot write {out}: it is a folder; name a file, e.g. {out / 'x.csv'}")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     batches = _batches(engine, query, batch_size)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             count = _write_csv(tmp, names, batches)
         else:
             schema = pa.schema([(n, arrow_type(view.column(n).type)) for n in names])
             count = _write_parquet(tmp, schema, batches)
         os.replace(tmp, out)
+    except OSError as exc:  # read-only filesystem, no permission, disk full…
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
         batches.close()
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return count

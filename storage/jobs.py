@@ -3,15 +3,17 @@
 A dream is a ``stylizations`` row keyed by (image, parameter hash, weights sha256).
 Planning inserts ``pending`` rows for images that lack one (``ON CONFLICT DO NOTHING``,
 so concurrent planners agree); a worker then *claims* a row with an atomic conditional
-UPDATE that also sets a lease. A worker that dies leaves its row ``running`` with a
-lease that expires, after which any worker may claim it again. Failed rows are retried
-until ``max_attempts``. So a re-run of the same request computes nothing already done,
-and a crashed run's leftovers are picked up by the next one.
+UPDATE that also sets a short lease, which the worker renews (:func:`renew`, a
+heartbeat) while it dreams. A worker that dies leaves its row ``running`` with a lease
+that runs out within :data:`DEFAULT_LEASE`, after which any worker may claim it again.
+Failed rows are retried until ``max_attempts``. So a re-run of the same request
+computes nothing already done, and a crashed run's leftovers are picked up by the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +21,30 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.errors import UserError
 from storage.models import Image, ImageStatus, Stylization, StylizationStatus, utcnow
 from storage.records import dialect_insert
 
-DEFAULT_LEASE = timedelta(minutes=30)
+# Short, because the worker renews it every third of it (flows.dreaming's heartbeat): a
+# dead worker holds its row at most this long. DREAMCRAWL_DREAM_LEASE_S overrides it.
+DEFAULT_LEASE = timedelta(seconds=60)
+ENV_LEASE = "DREAMCRAWL_DREAM_LEASE_S"
+
+
+def lease_from_env(env: Mapping[str, str] | None = None) -> timedelta:
+    """The dream lease: ``DREAMCRAWL_DREAM_LEASE_S`` seconds, else :data:`DEFAULT_LEASE`."""
+    value = (os.environ if env is None else env).get(ENV_LEASE, "").strip()
+    if not value:
+        return DEFAULT_LEASE
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 1 <= seconds <= 86_400:
+        raise UserError(f"{ENV_LEASE} must be a number of seconds in 1..86400, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
 DEFAULT_MAX_ATTEMPTS = 3
 
 
@@ -168,6 +190,27 @@ def claim(
             prefect_flow_run_id=flow_run_id,
             error=None,
         )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def attempt(session: Session, stylization_id: int) -> int:
+    """The attempt number of the row's current claim (what :func:`renew` checks)."""
+    return int(session.get_one(Stylization, stylization_id).attempts)
+
+
+def renew(session: Session, stylization_id: int, attempt_no: int, lease: timedelta) -> bool:
+    """Extend the lease of this worker's claim; False if the row is no longer its own
+    (finished, or taken over after the lease ran out)."""
+    result = session.execute(
+        update(Stylization)
+        .where(
+            Stylization.id == stylization_id,
+            Stylization.status == StylizationStatus.RUNNING,
+            Stylization.attempts == attempt_no,
+        )
+        .values(lease_expires_at=utcnow() + lease)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -116,14 +117,23 @@ def check_reading(query: str, dialect: str | None = None) -> None:
         raise _refused(word)
 
 
-def run_query(engine: Engine, query: str, *, limit: int | None) -> tuple[list[str], list[tuple]]:
-    """Run ``query`` read-only; return (column names, up to ``limit`` + 1 rows)."""
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def run_query(
+    engine: Engine, query: str, *, limit: int | None, timeout: float = DEFAULT_TIMEOUT_S
+) -> tuple[list[str], list[tuple]]:
+    """Run ``query`` read-only; return (column names, up to ``limit`` + 1 rows).
+
+    The statement is stopped after ``timeout`` seconds (SQLite: a progress handler;
+    PostgreSQL: ``statement_timeout``), so a runaway query cannot run for ever.
+    """
     dialect = engine.url.get_backend_name()
     check_reading(query, dialect)
     if dialect == "sqlite":
-        return _run_sqlite(engine, query, limit)
+        return _run_sqlite(engine, query, limit, timeout)
     if dialect == "postgresql":
-        return _run_postgresql(engine, query, limit)
+        return _run_postgresql(engine, query, limit, timeout)
     raise UserError(f"catalog sql supports SQLite and PostgreSQL catalogs, not {dialect}")
 
 
@@ -133,7 +143,13 @@ def _fetch(cursor: Any, limit: int | None) -> list[tuple]:
     return [tuple(r) for r in cursor.fetchmany(limit + 1)]
 
 
-def _run_sqlite(engine: Engine, query: str, limit: int | None) -> tuple[list[str], list[tuple]]:
+def _timed_out(timeout: float) -> UserError:
+    return UserError(f"query stopped after {timeout:g} s (--timeout); nothing was changed")
+
+
+def _run_sqlite(
+    engine: Engine, query: str, limit: int | None, timeout: float
+) -> tuple[list[str], list[tuple]]:
     database = engine.url.database
     if not database or database == ":memory:" or not Path(database).is_file():
         raise UserError(f"no SQLite catalog file at {database!r}")
@@ -154,9 +170,12 @@ def _run_sqlite(engine: Engine, query: str, limit: int | None) -> tuple[list[str
         refused.append(f"{name} {arg1}" if action == sqlite3.SQLITE_PRAGMA else name)
         return sqlite3.SQLITE_DENY
 
+    deadline = time.monotonic() + timeout
     try:
         conn.execute("PRAGMA query_only = ON")
         conn.set_authorizer(authorize)
+        # Called every 10,000 virtual-machine steps; non-zero interrupts the statement.
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
             cursor = conn.execute(query)
         except sqlite3.ProgrammingError as exc:
@@ -166,6 +185,8 @@ def _run_sqlite(engine: Engine, query: str, limit: int | None) -> tuple[list[str
                 ) from None
             raise UserError(f"bad query: {exc}") from None
         except sqlite3.DatabaseError as exc:
+            if time.monotonic() > deadline and "interrupted" in str(exc):
+                raise _timed_out(timeout) from None
             if refused:
                 raise _refused(refused[0]) from None
             if "readonly" in str(exc) or "read-only" in str(exc):
@@ -175,12 +196,16 @@ def _run_sqlite(engine: Engine, query: str, limit: int | None) -> tuple[list[str
         try:
             return columns, _fetch(cursor, limit)
         except sqlite3.DatabaseError as exc:
+            if time.monotonic() > deadline and "interrupted" in str(exc):
+                raise _timed_out(timeout) from None
             raise UserError(f"query failed: {exc}") from None
     finally:
         conn.close()
 
 
-def _run_postgresql(engine: Engine, query: str, limit: int | None) -> tuple[list[str], list[tuple]]:
+def _run_postgresql(
+    engine: Engine, query: str, limit: int | None, timeout: float
+) -> tuple[list[str], list[tuple]]:
     import psycopg
 
     raw = engine.raw_connection()
@@ -191,11 +216,15 @@ def _run_postgresql(engine: Engine, query: str, limit: int | None) -> tuple[list
         try:
             with pg.cursor() as cursor:
                 cursor.execute("SET TRANSACTION READ ONLY")
+                milliseconds = max(1, round(timeout * 1000))
+                cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
                 # prepare=True sends it with the extended protocol, which refuses a
                 # string holding several commands instead of running them all.
                 cursor.execute(query.encode(), prepare=True)  # type: ignore[arg-type]
                 columns = [d.name for d in cursor.description or ()]
                 rows = _fetch(cursor, limit) if cursor.description else []
+        except psycopg.errors.QueryCanceled:
+            raise _timed_out(timeout) from None
         except psycopg.errors.ReadOnlySqlTransaction as exc:
             raise _refused(_first_line(exc)) from None
         except psycopg.errors.InsufficientPrivilege as exc:

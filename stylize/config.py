@@ -121,6 +121,8 @@ class DreamConfig:
             raise StylizeError(f"step size must be greater than 0, got {self.step_size:g}")
         if self.tile < MIN_TILE:
             raise StylizeError(f"tile must be at least {MIN_TILE} px, got {self.tile}")
+        if not 0 <= self.seed < 2**63:
+            raise StylizeError(f"seed must be in 0..{2**63 - 1}, got {self.seed}")
         if self.jitter < 0:
             raise StylizeError(f"jitter must be 0 or more, got {self.jitter}")
         checks = (

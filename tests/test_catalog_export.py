@@ -90,3 +90,17 @@ def test_failed_export_leaves_no_file(
     assert main(["catalog", "export", str(out), "--sort", "octave_timings", "--batch-size",
                  "1", "--columns", "stylization_id"]) == 0  # fmt: skip
     assert sorted(p.name for p in out.parent.iterdir()) == ["bad.csv"]
+
+
+@pytest.mark.parametrize("where", ["folder", "read-only"])
+def test_unwritable_destinations_are_one_line_exit_2(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    """A folder, or a path on a read-only filesystem (sysfs): one line, nothing left."""
+    build(catalog)
+    out = tmp_path if where == "folder" else Path("/sys/dreamcrawl-export.csv")
+    capsys.readouterr()
+    assert main(["catalog", "export", str(out), "--format", "csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"cannot write {out}" in err, err
+    assert not list(tmp_path.glob(".*.part"))

@@ -95,3 +95,18 @@ def test_sql_errors_are_one_line(catalog: Catalog, capsys: pytest.CaptureFixture
     code, out, err = run_sql(capsys, "SELECT * FROM no_such_table")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "bad query" in err and "no_such_table" in err
+
+
+def test_a_runaway_query_is_stopped_by_the_statement_timeout(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recursive CTE that never ends: stopped after --timeout seconds, one line, exit 2
+    (SQLite: a progress handler; PostgreSQL: statement_timeout)."""
+    runaway = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    )
+    capsys.readouterr()
+    assert main(["catalog", "sql", runaway, "--timeout", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stopped after 1 s" in err[0] and "--timeout" in err[0], err
+    assert main(["catalog", "sql", "SELECT count(*) AS n FROM images", "--json"]) == 0

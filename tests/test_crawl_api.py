@@ -68,3 +68,18 @@ def test_max_images_stops_the_crawl(settings: Settings) -> None:
     with open_catalog(settings).session() as session:
         urls = list(session.scalars(select(Sighting.url)))
     assert len(urls) >= 3
+
+
+def test_a_crawl_whose_only_start_url_is_refused_says_so_and_exits_non_zero(
+    settings: Settings, capsys
+) -> None:
+    """Nothing could be crawled at all: one line naming the URL and the reason, exit 2."""
+    from pipeline.cli import main
+
+    with serve(gallery(LocalSite(), 1)) as site:
+        code = main(["crawl", "-k", "cat", "--start-url", site.url("/")])
+        hits = sum(site.hits.values())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and hits == 0
+    assert len(err) == 1 and "nothing was crawled" in err[0], err
+    assert site.url("/") in err[0] and "private-address" in err[0] and "--allow-private" in err[0]

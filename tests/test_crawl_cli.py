@@ -40,6 +40,19 @@ CASES = {
         ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DOWNLOAD_TIMEOUT"],
         "NAME=value",
     ),
+    "port out of range": (["crawl", "-k", "cat", "--start-url", "http://127.0.0.1:99999/"], "port"),
+    "setting not a number": (
+        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DOWNLOAD_TIMEOUT=abc"],
+        "DOWNLOAD_TIMEOUT",
+    ),
+    "setting not an integer": (
+        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DREAMCRAWL_MIN_WIDTH=1.5"],
+        "integer",
+    ),
+    "setting not a boolean": (
+        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "ROBOTSTXT_OBEY=maybe"],
+        "true or false",
+    ),
     "resume unknown run": (["crawl", "--resume", "999"], "no crawl run 999"),
     "resume with options": (["crawl", "--resume", "1", "-k", "cat"], "give no others"),
     "import missing path": (["import", "/no/such/folder", "-k", "cat"], "/no/such/folder"),

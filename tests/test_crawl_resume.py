@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -143,3 +144,33 @@ def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(
     assert not (run_dir / "tmp").exists() and not (run_dir / JOURNAL).exists()
     check = subprocess.run([DREAMCRAWL, "catalog", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_resume_of_a_live_crawl_is_refused_while_any_of_its_processes_lives(
+    settings: Settings,
+) -> None:
+    """The run folder's lock is held by the command and its crawler process: a --resume
+    is one line, exit 2, while either lives (even with the command killed), and works
+    once both are gone."""
+    gate = Gate()
+    with serve(LocalSite()) as site:
+        build(site, gate)
+        crawl = [DREAMCRAWL, "crawl", "-k", "cat", "--start-url", site.url("/"), "--allow-private"]
+        first = subprocess.Popen(crawl, start_new_session=True, stderr=subprocess.DEVNULL)
+        resume = [DREAMCRAWL, "crawl", "--resume", "1"]
+        try:
+            assert gate.holding.wait(120), "the crawl never reached the gate"
+            while_alive = subprocess.run(resume, capture_output=True, text=True, timeout=120)
+            first.send_signal(signal.SIGKILL)  # the command only: its crawler lives on
+            first.wait(30)
+            orphaned = subprocess.run(resume, capture_output=True, text=True, timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(first.pid, signal.SIGKILL)
+            gate.open.set()
+        for refused in (while_alive, orphaned):
+            assert refused.returncode == 2, refused.stderr
+            lines = refused.stderr.strip().splitlines()
+            assert len(lines) == 1 and "still running" in lines[0], refused.stderr
+        finished = subprocess.run(resume, capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr

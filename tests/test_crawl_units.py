@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from crawler import keywords
-from crawler.middlewares import XRobotsTagMiddleware, host_allowed
+from crawler.middlewares import XRobotsTagMiddleware, address_refusal, host_allowed
 from crawler.near_duplicates import PhashIndex
 from crawler.spiders.site import best_from_srcset
 from crawler.validate import Limits, Rejected, hamming, inspect_image
@@ -96,3 +96,35 @@ def test_truncated_jpeg_is_rejected_though_decoded_at_reduced_scale() -> None:
         with pytest.raises(Rejected) as truncated:
             inspect_image(whole[: int(len(whole) * cut)], Limits())
         assert truncated.value.reason == "truncated"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "100.64.0.1",  # carrier-grade NAT (shared address space)
+        "100.127.255.254",
+        "2002:7f00:1::1",  # 6to4 (embeds 127.0.0.1)
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "::ffff:127.0.0.1",
+        "192.0.2.1",  # documentation
+        "198.18.0.1",  # benchmarking
+        "127.0.0.1",
+        "10.1.2.3",
+    ],
+)
+def test_non_public_addresses_are_refused(host: str) -> None:
+    refusal = address_refusal(host)
+    assert refusal is not None and refusal[0] == "private-address", (host, refusal)
+
+
+def test_public_addresses_pass_and_a_dns_failure_fails_closed() -> None:
+    assert address_refusal("93.184.216.34") is None
+    assert address_refusal("2606:2800:220:1:248:1893:25c8:1946") is None
+    reason, detail = address_refusal("no-such-host.invalid")
+    assert reason == "connection" and "cannot resolve" in detail
+
+
+def test_a_trailing_dot_is_the_same_host() -> None:
+    assert host_allowed("example.org.", ["example.org"])
+    assert host_allowed("img.example.org", ["example.org."])
+    assert host_allowed("example.org.", ["example.org."])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from crawler import import_paths
+from crawler.validate import Limits
 from pipeline.cli import main
 from storage.db import open_catalog
 from storage.integrity import check
@@ -80,3 +82,84 @@ def test_near_duplicates_can_be_skipped(settings: Settings, tmp_path: Path) -> N
     assert (kept.counts["new_images"], kept.counts["near_duplicates"]) == (1, 1)
     catalog = open_catalog(settings)
     assert len(list(catalog.blobs.iter_keys())) == 2 and check(catalog) == []
+
+
+def test_special_files_are_rejected_one_by_one_and_the_rest_imported(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A FIFO, a link to /dev/zero, a broken link and a link loop: each gets a rejection
+    with its reason, none hangs or reads without bound, and the photos beside them are
+    imported (a link to a regular file is followed)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a-cat.jpg").write_bytes(jpeg("chelsea", 200))
+    (folder / "link-to-cat.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    (tmp_path / "elsewhere.jpg").write_bytes(jpeg("coffee", 200))
+    os.mkfifo(folder / "b-fifo.jpg")
+    (folder / "c-zero.jpg").symlink_to("/dev/zero")
+    (folder / "d-broken.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "e-loop.jpg").symlink_to(folder / "e-loop.jpg")
+    (folder / "z-last.png").write_bytes(encode(photo("rocket", 180), "PNG"))
+    result = import_paths([folder], ["cat"], limits=Limits(max_bytes=1024 * 1024))
+    assert result.status == "finished"
+    assert result.counts["new_images"] == 3
+    catalog = open_catalog(settings)
+    with catalog.session() as session:
+        rejections = {r.url: (r.reason, r.detail) for r in session.scalars(select(Rejection))}
+    by_name = {url.rsplit("/", 1)[1]: why for url, why in rejections.items()}
+    assert by_name["b-fifo.jpg"] == ("not-regular-file", "a FIFO (named pipe)")
+    assert by_name["c-zero.jpg"] == ("not-regular-file", "a character device")
+    assert by_name["d-broken.jpg"][0] == "unreadable"
+    assert "No such file" in by_name["d-broken.jpg"][1]
+    assert by_name["e-loop.jpg"][0] == "unreadable"
+    assert "symbolic links" in by_name["e-loop.jpg"][1]
+    assert set(by_name) == {"b-fifo.jpg", "c-zero.jpg", "d-broken.jpg", "e-loop.jpg"}
+    assert check(catalog) == []
+
+
+def test_a_file_that_grows_past_the_limit_is_cut_off_while_reading(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The size bound holds while reading, not only from stat(): a FIFO given directly
+    as the path is refused without blocking, and /dev/zero given directly likewise."""
+    result = import_paths(["/dev/zero"], ["cat"], limits=Limits(max_bytes=1024))
+    assert result.counts["rejected"] == {"not-regular-file": 1}
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    result = import_paths([fifo], ["cat"])
+    assert result.counts["rejected"] == {"not-regular-file": 1}
+
+
+def test_a_killed_import_is_marked_interrupted_by_the_next_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An import killed with SIGKILL cannot say so itself; the next import (or crawl)
+    finds its run `running` with nobody holding the run's lock, marks it `interrupted`
+    and removes what its writer left, so `catalog check` stays clean."""
+    import signal
+    import subprocess
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    body = jpeg("chelsea", 200)
+    for i in range(400):  # distinct bytes, same picture: a long import
+        (folder / f"cat-{i:03d}.jpg").write_bytes(body + i.to_bytes(2, "big"))
+    killed = subprocess.Popen([DREAMCRAWL, "import", str(folder), "-k", "cat"])
+    catalog = open_catalog(settings)
+    try:
+        for _ in range(100_000):  # until its first rows commit (a read each time)
+            with catalog.read_session() as session:
+                if session.scalars(select(Sighting.id)).first() is not None:
+                    break
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    with catalog.read_session() as session:
+        assert session.get(CrawlRun, 1).status == "running"
+    single = tmp_path / "one.jpg"
+    single.write_bytes(jpeg("coffee", 200))
+    assert import_paths([single], ["cat"]).status == "finished"
+    with catalog.read_session() as session:
+        run = session.get(CrawlRun, 1)
+    assert run.status == "interrupted" and "killed" in run.error
+    assert check(catalog) == []

@@ -115,7 +115,7 @@ def test_without_weights_a_crawl_goes_on_unless_it_checks_content(
 def test_import_labels_the_files(
     settings: Settings, labeller_weights: Path, tmp_path: Path
 ) -> None:
-    from crawler.api import import_paths
+    from crawler.file_import import import_paths
 
     install_labeller(labeller_weights, settings.weights_dir)
     folder = tmp_path / "coffee"

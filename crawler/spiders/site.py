@@ -1,14 +1,16 @@
 """The site spider: follow links inside the allowed domains and collect matching images.
 
-Images come from ``<img src|srcset|data-src>``, ``<picture>``, ``og:image`` and links to
-image files. Each is scored against the keywords from its alt text, title, figure
-caption, file name, nearby text and the page title (:mod:`crawler.keywords`); images
-below ``DREAMCRAWL_MIN_RELEVANCE`` are rejected as ``irrelevant`` without a download.
+Images come from ``<img>`` (``src``, ``srcset`` and the lazy-loading ``data-src``,
+``data-srcset``, ``data-original``, ``data-lazy-src``; see :func:`img_url`),
+``<picture>``, ``og:image`` and links to image files. Each is scored against the
+keywords from its alt text, title, figure caption, file name, nearby text and the page
+title (:mod:`crawler.keywords`); images below ``DREAMCRAWL_MIN_RELEVANCE`` are rejected
+as ``irrelevant`` without a download.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -39,6 +41,26 @@ def best_from_srcset(srcset: str) -> str | None:
         if best is None or size > best[0]:
             best = (size, fields[0])
     return best[1] if best else None
+
+
+# Where an <img> names its image, best first. Lazy-loading scripts keep the real image in
+# a data- attribute and put a placeholder (a tiny GIF, a data: URI) in src, so those
+# attributes come first; srcset's largest candidate beats src; <picture> sources last.
+IMG_ATTRIBUTES = ("data-srcset", "data-src", "data-original", "data-lazy-src", "srcset", "src")
+
+
+def img_url(attrib: Mapping[str, str], picture_sources: Sequence[str] = ()) -> str | None:
+    """The URL of the image an ``<img>`` tag stands for, every candidate considered:
+    ``data-srcset``, ``data-src``, ``data-original``, ``data-lazy-src``, ``srcset``,
+    ``src``, then its ``<picture>``'s sources; data: URIs and empty values skipped."""
+    for name in IMG_ATTRIBUTES:
+        value = (attrib.get(name) or "").strip()
+        if name.endswith("srcset"):
+            value = best_from_srcset(value) or ""
+        if value and not value.lower().startswith(IGNORED_SCHEMES):
+            return value
+    best = best_from_srcset(" ,".join(picture_sources))
+    return best if best and not best.lower().startswith(IGNORED_SCHEMES) else None
 
 
 def squash(texts: list[str], limit: int) -> str:
@@ -152,15 +174,10 @@ class SiteSpider(KeywordSpider):
         self, selector: Selector, title: str
     ) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
         for img in selector.xpath("//img"):
-            url = img.attrib.get("src") or img.attrib.get("data-src")
-            if not url:
-                # <picture><source srcset=…><img alt=…></picture>; lxml may nest the img
-                # inside the source, so look for sources anywhere in the picture.
-                srcset = img.attrib.get("srcset") or img.attrib.get("data-srcset") or ""
-                sources = img.xpath("ancestor::picture[1]//source/@srcset").getall()
-                url = url or best_from_srcset(" ,".join([srcset, *sources])) or ""
-            elif img.attrib.get("srcset"):
-                url = best_from_srcset(img.attrib["srcset"]) or url
+            # <picture><source srcset=…><img alt=…></picture>; lxml may nest the img
+            # inside the source, so look for sources anywhere in the picture.
+            sources = img.xpath("ancestor::picture[1]//source/@srcset").getall()
+            url = img_url(img.attrib, sources)
             if not url:
                 continue
             caption = squash(img.xpath("ancestor::figure[1]/figcaption//text()").getall(), 300)

@@ -100,6 +100,13 @@ def _register_sql(actions: Any) -> None:
         default=DEFAULT_SQL_LIMIT,
         help=f"most rows to print (default {DEFAULT_SQL_LIMIT}; 0 for all)",
     )
+    sql.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="stop the statement after this long (default 60)",
+    )
     _add_json(sql)
     sql.set_defaults(func=run_sql)
 
@@ -159,6 +166,16 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text}") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be in (0, 86400] seconds, not {text}")
     return value
 
 
@@ -323,7 +340,7 @@ def run_sql(args: argparse.Namespace) -> int:
     check_reading(args.query)  # before opening (and maybe migrating) anything
     catalog = open_catalog(get_settings())
     limit = args.limit or None
-    columns, rows = run_query(catalog.engine, args.query, limit=limit)
+    columns, rows = run_query(catalog.engine, args.query, limit=limit, timeout=args.timeout)
     truncated = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
     records = [{c: jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]

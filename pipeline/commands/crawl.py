@@ -81,6 +81,14 @@ def run(args: argparse.Namespace) -> int:
         content_check=args.content_check,
     )
     print_result(result, args.json, "crawl")
+    if result.nothing_crawled:
+        import sys
+
+        print(
+            f"dreamcrawl: crawl run {result.run_id}: nothing was crawled: {result.nothing_crawled}",
+            file=sys.stderr,
+        )
+        return 2
     return 0 if result.status == "finished" else 1
 
 

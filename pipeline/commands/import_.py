@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.api import import_paths
+    from crawler.file_import import import_paths
     from storage.models import CrawlStatus
 
     result = import_paths(args.paths, args.keyword, near_duplicates=args.near_duplicates)
