@@ -8,8 +8,8 @@ lists the ones worth knowing.
 
 from scrapy.settings import default_settings
 
-from storage.limits import MAX_PIXELS
 from storage.version import __version__
+from stylize.limits import MAX_PIXELS
 
 BOT_NAME = "dreamcrawl"
 SPIDER_MODULES = ["crawler.spiders"]

@@ -27,8 +27,8 @@ import scipy.fftpack  # noqa: F401
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from crawler import reasons
-from storage.limits import MAX_PIXELS
 from storage.records import ImageFacts
+from stylize.limits import MAX_PIXELS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 EXIF_ORIENTATION = 0x0112

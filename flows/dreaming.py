@@ -204,6 +204,8 @@ def run_job(
             with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
                 picture = ImageOps.exif_transpose(opened)
                 picture.load()
+            # The pixel budget: refused (recorded on the row), or downscaled with fit.
+            picture = job.config.fit_image(picture, f"image {job.image_sha256[:12]}")
             size = picture.size
             result = engine.dream(picture, job.config)
             output_key = catalog.blobs.put_bytes(encode_output(result.image))

@@ -15,7 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from PIL import Image
+
 from stylize.errors import StylizeError
+from stylize.image_io import fit_to_budget
+from stylize.limits import DREAM_MAX_PIXELS, check_dream_budget
 from stylize.network import LAYER_CHANNELS, LAYER_NAMES, NUM_CLASSES
 
 ENGINE_VERSION = 1
@@ -53,9 +57,18 @@ class DreamConfig:
     seed: int = 0
     start: Start = "image"
     precision: Precision = "fp32"
+    # The pixel budget (stylize/limits.py): None is the default budget; an image above
+    # it is refused, or downscaled first with ``fit``.
+    max_pixels: int | None = None
+    fit: bool = False
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
+        # Recorded only when set, so that dreams planned before the budget existed keep
+        # their parameter hash (and are not dreamed again).
+        for name, unset in (("max_pixels", None), ("fit", False)):
+            if data[name] == unset:
+                del data[name]
         data["layers"] = {name: float(weight) for name, weight in self.layers}
         data["octave_scale"] = float(self.octave_scale)
         data["step_size"] = float(self.step_size)
@@ -134,7 +147,14 @@ class DreamConfig:
         for what, value, accepted in checks:
             if value not in accepted:
                 raise StylizeError(f"unknown {what} '{value}'; accepted: {', '.join(accepted)}")
+        if self.max_pixels is not None:
+            check_dream_budget(self.max_pixels)
         return self
+
+    def fit_image(self, image: Image.Image, name: str) -> Image.Image:
+        """``image`` within this dream's pixel budget (downscaled with ``fit``), or a
+        one-line :class:`StylizeError` giving its size, the budget and the options."""
+        return fit_to_budget(image, self.max_pixels or DREAM_MAX_PIXELS, self.fit, name)
 
 
 def _preset(**values) -> DreamConfig:

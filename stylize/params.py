@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stylize.config import PRESETS, DreamConfig, get_preset, parse_channel, parse_layers
 from stylize.errors import StylizeError
+from stylize.limits import DREAM_MAX_PIXELS, MAX_PIXELS, MIN_DREAM_PIXELS
 from stylize.network import LAYER_NAMES
 
 # One member per preset and per layer, from their one source (stylize.config / network).
@@ -135,6 +136,16 @@ class DreamParams(BaseModel):
     precision: Precision | None = Field(
         None, description=f"Network precision: bf16/fp16 are for GPUs. {KEEP}"
     )
+    max_pixels: int | None = Field(
+        None,
+        ge=MIN_DREAM_PIXELS,
+        le=MAX_PIXELS,
+        description=f"Pixel budget of a dream: a larger image is refused, or downscaled with "
+        f"fit. Empty: {DREAM_MAX_PIXELS} (2048×2048).",
+    )
+    fit: bool | None = Field(
+        None, description="Downscale an image above the pixel budget instead of refusing it."
+    )
 
     # -- building ---------------------------------------------------------------
 
@@ -172,6 +183,10 @@ class DreamParams(BaseModel):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = str(value)
+        if self.max_pixels is not None:
+            changes["max_pixels"] = self.max_pixels
+        if self.fit is not None:
+            changes["fit"] = self.fit
         return dataclasses.replace(base, **changes).validate()
 
     def configs(self) -> dict[str, DreamConfig]:

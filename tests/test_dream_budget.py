@@ -1,7 +1,7 @@
 """One pixel budget for dreams: refuse with one line, or downscale with --fit.
 
 Also the decode ceiling (a PNG bomb is one line, exit 2) and that the crawler's size
-limit and the dream budget come from one policy (storage/limits.py).
+limit and the dream budget come from one policy (stylize/limits.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 
 from crawler import settings as crawl_settings
 from crawler.validate import Limits
-from storage import limits
+from stylize import limits
 from tests.test_dream_cli import dream
 from tests.weights_fixture import photo
 

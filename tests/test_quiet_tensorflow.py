@@ -68,8 +68,14 @@ def test_verbose_shows_tensorflow_lines_and_names_the_device(
     ],
 )
 def test_quiet_tensorflow_never_overrides_the_user(
-    verbosity: int, env: dict[str, str], quiet: bool, after: str | None
+    verbosity: int,
+    env: dict[str, str],
+    quiet: bool,
+    after: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # As in a fresh dreamcrawl process: an earlier test may have imported TensorFlow.
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     assert quiet_tensorflow(verbosity, env) is quiet
     assert env.get(ENV) == after
     assert (env.get(MARKER) == "1") is quiet

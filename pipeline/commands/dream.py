@@ -26,17 +26,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("input", metavar="IN", help="image file to dream")
     parser.add_argument("output", metavar="OUT", help="file to write (.png, .jpg, .webp, …)")
     add_dream_options(parser, default_preset=DEFAULT_PRESET)
-    from storage.limits import DREAM_MAX_PIXELS
-
-    parser.add_argument(
-        "--max-pixels", type=int, default=DREAM_MAX_PIXELS, metavar="N",
-        help=f"pixel budget of the dream (default {DREAM_MAX_PIXELS}, 2048×2048); "
-        "a larger image is refused, or downscaled with --fit",
-    )  # fmt: skip
-    parser.add_argument(
-        "--fit", action="store_true",
-        help="downscale an image above --max-pixels to fit instead of refusing it",
-    )  # fmt: skip
     parser.add_argument(
         "--json", action="store_true", help="print the result and its full parameters as JSON"
     )
@@ -48,14 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.commands.dream_options import params_from_args
-    from storage.limits import MAX_PIXELS, check_dream_budget
-    from stylize.image_io import check_writable, fit_to_budget, read_image, write_image
+    from stylize.image_io import check_writable, read_image, write_image
+    from stylize.limits import DREAM_MAX_PIXELS, MAX_PIXELS
 
     params = params_from_args(args)
     config = params.config()
-    check_dream_budget(args.max_pixels)
     original = read_image(args.input, max_pixels=MAX_PIXELS)
-    image = fit_to_budget(original, args.max_pixels, args.fit, args.input)
+    image = config.fit_image(original, args.input)
     check_writable(args.output)
 
     from storage.settings import get_settings
@@ -85,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if image.size != original.size and not args.json:
         print(
             f"downscaled {args.input} from {original.width}×{original.height} to {width}×{height} "
-            f"to fit --max-pixels {args.max_pixels}"
+            f"to fit --max-pixels {config.max_pixels or DREAM_MAX_PIXELS}"
         )
     if args.json:
         report = {

@@ -41,6 +41,11 @@ def _choices(annotation: Any) -> list[str] | None:
     return None
 
 
+def _is_switch(annotation: Any) -> bool:
+    """A yes/no field (``bool | None``) is a flag without a value."""
+    return bool in getattr(annotation, "__args__", (annotation,))
+
+
 def add_dream_options(
     parser: argparse.ArgumentParser,
     multiple_presets: bool = False,
@@ -68,7 +73,10 @@ def add_dream_options(
         metavar, _ = TEXT_SYNTAX.get(name, (name.upper().split("_")[-1], None))
         choices = _choices(field.annotation)
         help_text = (field.description or "") + EXAMPLES.get(name, "")
-        if choices:
+        if _is_switch(field.annotation):
+            parser.add_argument(flag_of(name), dest=name, action="store_true", default=None,
+                                help=help_text)  # fmt: skip
+        elif choices:
             parser.add_argument(flag_of(name), dest=name, choices=choices, help=help_text)
         else:
             parser.add_argument(flag_of(name), dest=name, metavar=metavar, help=help_text)
