@@ -47,9 +47,16 @@ class DreamProgress:
     through the artifact's id and the run's id.
     """
 
-    def __init__(self, total: int, flow_run_id: str | None, artifact_id: Any = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        flow_run_id: str | None,
+        artifact_id: Any = None,
+        flow_run_name: str | None = None,
+    ) -> None:
         self.total = total
         self.flow_run_id = flow_run_id
+        self.flow_run_name = flow_run_name or "dreams"
         self.ended = 0
         self.dreamed = 0
         self.artifact_id = artifact_id or create_progress_artifact(
@@ -69,7 +76,10 @@ class DreamProgress:
 
     def _log(self, outcome: DreamOutcome) -> None:
         """One line per dream in the started run's log: image, size, preset, time, device."""
-        extra = {"flow_run_id": self.flow_run_id} if self.flow_run_id else {}
+        # Prefect's run formatter names the run; the API handler files the line under it.
+        extra = {"flow_run_name": self.flow_run_name, "flow_name": "stylize"}
+        if self.flow_run_id:
+            extra["flow_run_id"] = self.flow_run_id
         image = (outcome.image_sha256 or "?")[:12]
         if outcome.status is DreamStatus.DONE:
             RUN_LOG.info(

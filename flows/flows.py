@@ -16,6 +16,7 @@ from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
+from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -96,15 +97,17 @@ def dream_batch(
     flow_run_id: str | None,
     refresh_cache: bool = False,
     progress_id: UUID | None = None,
+    run_name: str | None = None,
 ) -> list[DreamOutcome]:
     """Dream every job on this flow's task runner; failures are reported, not raised.
 
-    ``progress_id`` is the started run's progress artifact (see DreamProgress).
+    ``progress_id`` and ``run_name`` are the started run's progress artifact and name
+    (see DreamProgress).
     """
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
     futures = task.map(settings, jobs, weights, slot, flow_run_id)
     job_of = {future.task_run_id: job for future, job in zip(futures, jobs, strict=True)}
-    progress = DreamProgress(len(jobs), flow_run_id, progress_id)
+    progress = DreamProgress(len(jobs), flow_run_id, progress_id, run_name)
     outcomes: dict[int, DreamOutcome] = {}
     for future in as_completed(list(futures)):
         job = job_of[future.task_run_id]
@@ -149,10 +152,12 @@ def _stylize(
         ensure_limit(slot, 1)
     # Lineage names the flow run the operator started, not this internal sub-flow.
     parent = current_flow_run_id()
-    progress = DreamProgress(len(plan.jobs), parent).artifact_id
+    name = flow_run.get_name()
+    progress = DreamProgress(len(plan.jobs), parent, flow_run_name=name).artifact_id
     batch = dream_batch.with_options(task_runner=runner)
     outcomes = reconcile_task(
-        settings, batch(settings, plan.jobs, weights, slot, parent, progress_id=progress)
+        settings,
+        batch(settings, plan.jobs, weights, slot, parent, progress_id=progress, run_name=name),
     )
     stale = {o.id for o in outcomes if o.status is DreamStatus.STALE}
     if stale:
