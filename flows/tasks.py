@@ -65,13 +65,15 @@ def retry_unless_user_error(_task: Any, _run: Any, state: Any) -> bool:
     return True
 
 
-@task(
-    name="crawl",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_unless_user_error,
-    timeout_seconds=6 * 3600,
-)
+# Tasks that do I/O retry twice with backoff; a user's mistake is never retried.
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": retry_unless_user_error,
+}
+
+
+@task(name="crawl", timeout_seconds=6 * 3600, **IO_RETRIES)
 def crawl_task(settings: Settings, request: CrawlRequest) -> CrawlReport:
     """Run one crawl in its own process and report it with the image ids it saw.
 
@@ -157,13 +159,7 @@ def label_task(settings: Settings, limit: int | None = None) -> dict[str, Any]:
     return counts
 
 
-@task(
-    name="plan-dreams",
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_unless_user_error,
-    timeout_seconds=600,
-)
+@task(name="plan-dreams", timeout_seconds=600, **IO_RETRIES)
 def plan_task(
     settings: Settings,
     params: DreamParams,

@@ -17,6 +17,7 @@ from typing import Any
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from pipeline.tables import PARAM_COLUMNS
 from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.labels import top_labels
@@ -48,15 +49,7 @@ COLUMNS = (
     "stylization_id",
     "image_id",
     "image_sha256",
-    "preset",
-    "layers",
-    "channel",
-    "octaves",
-    "octave_scale",
-    "steps",
-    "step_size",
-    "tile",
-    "seed",
+    *PARAM_COLUMNS,
     "weights_id",
     "device",
     "total_seconds",

@@ -17,6 +17,19 @@ from rich.table import Table
 
 from storage.queries import as_utc, jsonable
 
+# The dream parameters v_stylized spells out, in the order the tables and gallery show them.
+PARAM_COLUMNS = (
+    "preset",
+    "layers",
+    "channel",
+    "octaves",
+    "octave_scale",
+    "steps",
+    "step_size",
+    "tile",
+    "seed",
+)
+
 MAX_CELL = 80
 
 
@@ -118,15 +131,7 @@ def print_lineage(data: Mapping[str, Any]) -> None:
                 f"stylization {st['stylization_id']} ({st['status']})",
                 st,
                 (
-                    "preset",
-                    "layers",
-                    "channel",
-                    "octaves",
-                    "octave_scale",
-                    "steps",
-                    "step_size",
-                    "tile",
-                    "seed",
+                    *PARAM_COLUMNS,
                     "params",
                     "weights_id",
                     "weights_sha256",

