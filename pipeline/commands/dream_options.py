@@ -56,8 +56,9 @@ def add_dream_options(
             "--start", choices=("image", "noise"), help="start from the image or random noise"
         )
         parser.add_argument(
-            "--precision", choices=("fp32", "bf16", "fp16"),
-            help="network precision (bf16/fp16 are for GPUs; fp32 is fastest on CPUs)",
+            "--precision", choices=("fp32", "tf32", "bf16", "fp16"),
+            help="network precision: tf32/bf16/fp16 are for GPUs (fp16 needs one); "
+            "fp32 is fastest on CPUs",
         )  # fmt: skip
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
 
