@@ -3,11 +3,12 @@
 InceptionV3 feeds every pixel of a side of ``n`` px to its output only when
 ``n ≡ 11 (mod 32)`` (:func:`seen_size`); any other side leaves its last rows or columns
 without a gradient, a seam at every tile border. Tile sides are therefore taken from
-:func:`tile_sizes`: the seen sizes of the tile, its half and its quarter (523, 267 and
-139 px for the default tile of 512). Every octave of every image is cut along each axis
-into a run of those sides whose sum covers the axis with the fewest padded pixels
-(:func:`axis_tiles`; a 300 px side becomes 267 + 139 = 406 px, not 523), so a dream
-uses at most nine tile shapes whatever the image sizes: a batch of tiles can mix
+:func:`tile_sizes`: five seen sizes from the tile down to its quarter (523, 395, 267,
+203 and 139 px for the default tile of 512). Every octave of every image is cut along
+each axis into equal tiles of one of those sides, the one that covers the axis with
+the fewest padded pixels (:func:`axis_tiles`; a 300 px side becomes 2 × 203 = 406 px,
+a 110 px side one 139 px tile, never a 523 px one), so a dream uses at most 25 tile
+shapes whatever the image sizes, one per image octave: a batch of tiles can mix
 images, and the network traces once for all of them.
 """
 
@@ -32,12 +33,14 @@ def seen_size(n: int) -> int:
 def tile_sizes(tile: int) -> tuple[int, ...]:
     """The fixed tile sides for a largest tile of ``tile`` px, largest first.
 
-    The seen sizes of ``tile``, ``tile / 2`` and ``tile / 4`` that are at least 75 px
-    (InceptionV3's smallest input): 523, 267, 139 for 512.
+    The seen sizes of ``tile`` × 1, 3/4, 1/2, 3/8 and 1/4 that are at least 75 px
+    (InceptionV3's smallest input): 523, 395, 267, 203, 139 for 512. The in-between
+    sides keep padding low (a 151 px octave is one 203 px tile, not 267) and give a
+    1024 px photo's octaves the tiles they had before (395, 523, 2 × 395, 2 × 523).
     """
     sizes: list[int] = []
-    for divisor in (1, 2, 4):
-        side = seen_size(math.ceil(tile / divisor))
+    for fraction in (1, 3 / 4, 1 / 2, 3 / 8, 1 / 4):
+        side = seen_size(math.ceil(tile * fraction))
         if side >= MIN_INPUT_SIZE and side not in sizes:
             sizes.append(side)
     return tuple(sizes)
@@ -45,26 +48,14 @@ def tile_sizes(tile: int) -> tuple[int, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def axis_tiles(size: int, sizes: tuple[int, ...]) -> tuple[int, ...]:
-    """Tile sides (largest first) that cover ``size`` px with the fewest padded pixels.
+    """Equal tiles of one of ``sizes`` that cover ``size`` px with the fewest padded pixels.
 
-    Among runs of ``sizes`` whose sum is at least ``size``, the smallest sum wins, then
-    the fewest tiles (larger tiles see more context and leave fewer borders). An unbounded
-    knapsack over sums up to ``size + max(sizes)``.
+    For each side, as many tiles as it takes; the smallest total wins, then the fewest
+    tiles (larger tiles see more context and leave fewer borders). Equal tiles keep all
+    of an image's tiles one shape, so they go through the network in one call.
     """
-    limit = size + max(sizes)
-    fewest: list[tuple[int, ...] | None] = [None] * (limit + 1)
-    fewest[0] = ()
-    for total in range(1, limit + 1):
-        best: tuple[int, ...] | None = None
-        for side in sizes:
-            rest = fewest[total - side] if total >= side else None
-            if rest is not None and (best is None or len(rest) + 1 < len(best)):
-                best = tuple(sorted((*rest, side), reverse=True))
-        fewest[total] = best
-    for total in range(size, limit + 1):
-        if fewest[total] is not None:
-            return fewest[total]
-    raise AssertionError("unreachable: one largest tile more always covers the axis")
+    side = min(sizes, key=lambda t: (math.ceil(size / t) * t, math.ceil(size / t)))
+    return (side,) * math.ceil(size / side)
 
 
 @dataclass(frozen=True)
