@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.store import KEEP, SKIP, Candidate, CatalogWriter, run_counts
+from crawler.items import Candidate
+from crawler.run_state import run_counts
 from crawler.validate import Limits
+from crawler.writer import CatalogWriter, NearDuplicates
 from storage.db import open_catalog
 from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
@@ -243,7 +245,7 @@ def import_paths(
     paths: Sequence[str | Path],
     keywords: Sequence[str],
     *,
-    near_duplicates: str | None = None,
+    near_duplicates: NearDuplicates | str = NearDuplicates.KEEP,
     limits: Limits | None = None,
     settings: Settings | None = None,
 ) -> CrawlResult:
@@ -255,8 +257,13 @@ def import_paths(
     from crawler import keywords as kw
 
     keywords = _clean_keywords(keywords)
-    if near_duplicates not in (None, KEEP, SKIP):
-        raise UserError(f"near-duplicates must be {KEEP} or {SKIP}, got {near_duplicates!r}")
+    try:
+        policy = NearDuplicates(near_duplicates)
+    except ValueError:
+        accepted = ", ".join(NearDuplicates)
+        raise UserError(
+            f"near-duplicates must be one of {accepted}, got {near_duplicates!r}"
+        ) from None
     roots = [Path(p).expanduser().absolute() for p in paths]
     if not roots:
         raise UserError("give at least one file or folder to import")
@@ -270,14 +277,12 @@ def import_paths(
             kind="import",
             keywords=keywords,
             sources=["file"],
-            settings={"paths": [str(p) for p in roots], "near_duplicates": near_duplicates},
+            settings={"paths": [str(p) for p in roots], "near_duplicates": policy.value},
         )
         session.add(run)
         session.flush()
         run_id = int(run.id)
-    writer = CatalogWriter(
-        catalog, run_id, limits or Limits(), near_duplicates=near_duplicates or KEEP
-    )
+    writer = CatalogWriter(catalog, run_id, limits or Limits(), near_duplicates=policy)
     status, error = CrawlStatus.FINISHED, None
     try:
         for path, root in _walk(roots):
@@ -287,10 +292,9 @@ def import_paths(
             matches, relevance = kw.match(keywords, where)
             candidate = Candidate(
                 url=path.as_uri(),
-                page_url=None,
                 source="file",
-                keywords=keywords,
-                matches=matches,
+                keywords=tuple(keywords),
+                matches=tuple(matches),
                 relevance=relevance,
             )
             writer.record_image(candidate, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import TypedDict
 from urllib.parse import unquote, urlsplit
 
 # How strongly a match in each place says the image shows the keyword.
@@ -49,11 +50,19 @@ def filename_text(url: str) -> str:
     return normalize(name.rsplit(".", 1)[0])
 
 
+class Match(TypedDict):
+    """One keyword found in one place (stored as is in ``sightings.matches``)."""
+
+    keyword: str
+    where: str  # alt, caption, filename, page-title, link-text, search…
+    text: str
+
+
 def match(
     keywords: Sequence[str], places: Iterable[tuple[str, str | None]]
-) -> tuple[list[dict[str, str]], float]:
+) -> tuple[list[Match], float]:
     """Match ``keywords`` against (where, text) pairs; return (matches, relevance)."""
-    matches: list[dict[str, str]] = []
+    matches: list[Match] = []
     best: dict[str, float] = {}
     normalized = [(where, text, normalize(text)) for where, text in places if text and text.strip()]
     for keyword in keywords:

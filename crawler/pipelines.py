@@ -2,7 +2,7 @@
 
 :class:`CatalogPipeline` writes a :class:`~crawler.items.RejectedItem` as a rejection
 row, and validates, hashes and stores an :class:`~crawler.items.ImageItem` (blob plus
-image and sighting rows, or a rejection) through :class:`crawler.store.CatalogWriter`.
+image and sighting rows, or a rejection) through :class:`crawler.writer.CatalogWriter`.
 
 Validation, hashing and blob writes run on a pool of worker threads (Pillow's decoder,
 hashlib and fsync release the GIL), and the catalog rows on the writer's one commit
@@ -21,9 +21,9 @@ from typing import Any
 from scrapy.exceptions import NotConfigured
 
 from crawler import reasons
-from crawler.items import ImageItem, RejectedItem
-from crawler.store import Candidate, CatalogWriter, Outcome, Pending
+from crawler.items import ImageItem, OutcomeKind, RejectedItem
 from crawler.validate import Limits
+from crawler.writer import CatalogWriter, NearDuplicates, Outcome, Pending
 from storage.db import open_catalog
 from storage.settings import Settings
 
@@ -69,7 +69,7 @@ class CatalogPipeline:
             self.run_id,
             limits_from(settings),
             near_duplicate_distance=settings.getint("DREAMCRAWL_NEAR_DUPLICATE_DISTANCE"),
-            near_duplicates=settings.get("DREAMCRAWL_NEAR_DUPLICATES"),
+            near_duplicates=NearDuplicates(settings.get("DREAMCRAWL_NEAR_DUPLICATES")),
         )
         self.workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="dreamcrawl-validate")
 
@@ -79,22 +79,12 @@ class CatalogPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, RejectedItem):
-            candidate = Candidate(url=item.url, page_url=item.page_url, source="")
-            await self._commit(self.writer.rejection(candidate, item.reason, item.detail))
-            self._count(Outcome("rejected", item.reason))
+            await self._commit(self.writer.rejection(item.candidate, item.reason, item.detail))
+            self._count(Outcome(OutcomeKind.REJECTED, item.reason))
             return item
         if not isinstance(item, ImageItem):
             return item
-        candidate = Candidate(
-            url=item.url,
-            page_url=item.page_url,
-            source=item.source,
-            keywords=item.keywords,
-            matches=item.matches,
-            relevance=item.relevance,
-            licence=item.licence,
-            attribution=item.attribution,
-        )
+        candidate = item.candidate
         body, item.body = item.body, b""  # the bytes are not needed after this point
         loop = asyncio.get_running_loop()
         try:

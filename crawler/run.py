@@ -17,9 +17,9 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 
+from crawler.run_state import count_new_images, done_urls, recover_run, run_counts
 from crawler.spiders.search import SearchSpider
 from crawler.spiders.site import SiteSpider
-from crawler.store import count_new_images, done_urls, recover_run, run_counts
 from storage.db import Catalog, open_catalog
 from storage.models import CrawlRun, CrawlStatus, utcnow
 from storage.settings import Settings, get_settings

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from crawler.store import JOURNAL, RunBlobStore
+from crawler.run_state import JOURNAL
+from storage.blobs import BlobStore
 from storage.db import open_catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.settings import Settings
@@ -108,7 +109,9 @@ def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(settings: Set
 
         # What a kill between writing a blob and committing its rows leaves behind:
         run_dir = settings.runs_dir / str(run.id)
-        stray = RunBlobStore(settings.objects_dir, run_dir).put_bytes(b"never committed")
+        stray = BlobStore(settings.objects_dir, tmp_dir=run_dir / "tmp").put_bytes(
+            b"never committed"
+        )
         with open(run_dir / JOURNAL, "a") as journal:
             journal.write(stray + "\n")
         (run_dir / "tmp").mkdir(exist_ok=True)

@@ -9,8 +9,8 @@ from PIL import Image
 
 from crawler import keywords
 from crawler.middlewares import XRobotsTagMiddleware, host_allowed
+from crawler.near_duplicates import PhashIndex
 from crawler.spiders.site import best_from_srcset
-from crawler.store import PhashIndex
 from crawler.validate import Limits, Rejected, hamming, inspect_image
 from tests.site_fixture import encode, jpeg, photo
 

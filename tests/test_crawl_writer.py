@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crawler.store import Candidate, CatalogWriter
+from crawler.items import Candidate
 from crawler.validate import Limits
+from crawler.writer import CatalogWriter
 from storage.db import Catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from tests.site_fixture import distinct_photos

@@ -22,7 +22,7 @@ from twisted.internet import defer, error
 from twisted.python.failure import Failure
 
 from crawler import reasons
-from crawler.items import ImageItem, RejectedItem
+from crawler.items import Candidate, ImageItem, OutcomeKind, RejectedItem
 from crawler.middlewares import Refused
 
 IMAGE_PRIORITY = 10
@@ -115,10 +115,10 @@ class KeywordSpider(scrapy.Spider):
     def budget_full(self) -> bool:
         return bool(self.max_images) and self.kept + self.in_flight >= self.max_images
 
-    def image_request(self, candidate: dict[str, Any], **meta: Any) -> Iterator[Request]:
+    def image_request(self, candidate: Candidate, **meta: Any) -> Iterator[Request]:
         """Schedule a download of the candidate image (now, or when the budget allows)."""
         request = Request(
-            candidate["url"],
+            candidate.url,
             callback=self.parse_image,
             errback=self.download_failed,
             priority=IMAGE_PRIORITY,
@@ -134,42 +134,29 @@ class KeywordSpider(scrapy.Spider):
             yield self.waiting.popleft()
 
     def reject(self, url: str, page_url: str | None, reason: str, detail: str) -> RejectedItem:
-        return RejectedItem(url=url, page_url=page_url, reason=reason, detail=detail)
+        return RejectedItem(Candidate(url, page_url, self.source_name), reason, detail)
 
     # -- outcomes -----------------------------------------------------------------
 
     def parse_image(self, response: Response) -> Iterator[ImageItem]:
-        candidate = response.meta[CANDIDATE]
-        matches = candidate.get("matches", [])
-        # The keywords this image matched (a search result with no matching text was
-        # still found by searching for all of them).
-        matched = {m["keyword"] for m in matches}
-        keywords = [k for k in self.keywords if k in matched] or self.keywords
+        candidate: Candidate = response.meta[CANDIDATE]
         yield ImageItem(
-            url=candidate["url"],
-            page_url=candidate.get("page_url"),
-            source=candidate.get("source", self.source_name),
+            candidate.matched(self.keywords),
             body=response.body,
-            keywords=keywords,
-            matches=matches,
-            relevance=candidate.get("relevance", 0.0),
-            licence=candidate.get("licence"),
-            attribution=candidate.get("attribution"),
             content_type=(response.headers.get("Content-Type") or b"").decode("latin-1"),
             budgeted=response.meta.get(BUDGETED, False),
         )
 
     def download_failed(self, failure: Failure) -> Iterator[RejectedItem]:
         request = failure.request  # type: ignore[attr-defined]
-        candidate = request.meta.get(CANDIDATE) or {}
+        candidate: Candidate | None = request.meta.get(CANDIDATE)
         reason, detail = failure_reason(failure)
         self.crawler.stats.inc_value(f"dreamcrawl/failed/{reason}")
-        item = self.reject(
-            candidate.get("url") or original_url(request),
-            candidate.get("page_url") or request.meta.get("page_url"),
-            reason,
-            detail,
-        )
+        if candidate is None:
+            candidate = Candidate(
+                original_url(request), request.meta.get("page_url"), self.source_name
+            )
+        item = RejectedItem(candidate, reason, detail)
         item.budgeted = request.meta.get(BUDGETED, False)
         yield item
 
@@ -178,7 +165,7 @@ class KeywordSpider(scrapy.Spider):
         if not getattr(item, "budgeted", False):
             return
         self.in_flight -= 1
-        if getattr(item, "outcome", None) == "image":
+        if getattr(item, "outcome", None) is OutcomeKind.IMAGE:
             self.kept += 1
         if not self.max_images:
             return

@@ -18,6 +18,7 @@ from scrapy.http import Response
 
 from crawler import keywords as kw
 from crawler import reasons
+from crawler.items import Candidate
 from crawler.middlewares import host_allowed
 from crawler.sources import SOURCES, SearchResult, SearchSource
 from crawler.spiders.base import KeywordSpider
@@ -87,15 +88,15 @@ class SearchSpider(KeywordSpider):
             matches.insert(0, {"keyword": keyword, "where": "search", "text": result.title})
         found = {m["keyword"] for m in matches}
         relevance = round(len(found) / len(self.keywords), 4) if self.keywords else 1.0
-        candidate = {
-            "url": result.url,
-            "page_url": result.page_url,
-            "source": source.name,
-            "matches": matches,
-            "relevance": relevance,
-            "licence": result.licence,
-            "attribution": result.attribution,
-        }
+        candidate = Candidate(
+            url=result.url,
+            page_url=result.page_url,
+            source=source.name,
+            matches=tuple(matches),
+            relevance=relevance,
+            licence=result.licence,
+            attribution=result.attribution,
+        )
         yield from self.image_request(candidate)
 
     def refusal(self, result: SearchResult) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ from scrapy.http import Response, TextResponse
 
 from crawler import keywords as kw
 from crawler import reasons
-from crawler.items import RejectedItem
+from crawler.items import Candidate, RejectedItem
 from crawler.middlewares import ALLOWED_SCHEMES, host_allowed
 from crawler.spiders.base import CANDIDATE, KeywordSpider
 
@@ -71,7 +71,7 @@ class SiteSpider(KeywordSpider):
     def page_request(
         self, url: str, *, depth: int, page_url: str | None, matches: list[Any], relevance: float
     ) -> Request:
-        candidate = {"url": url, "page_url": page_url, "matches": matches, "relevance": relevance}
+        candidate = Candidate(url, page_url, self.source_name, (), tuple(matches), relevance)
         return Request(
             url,
             callback=self.parse_page,
@@ -96,8 +96,7 @@ class SiteSpider(KeywordSpider):
         page = response.url
         if {"noindex", "none", "noimageai", "noai"} & set(robots.replace(",", " ").split()):
             yield RejectedItem(
-                page,
-                response.meta.get("page_url"),
+                Candidate(page, response.meta.get("page_url"), self.source_name),
                 reasons.X_ROBOTS_TAG,
                 f'<meta name="robots" content="{robots}">',
             )
@@ -211,13 +210,7 @@ class SiteSpider(KeywordSpider):
             detail = f"no keyword ({', '.join(self.keywords)}) near the image"
             yield self.reject(url, page, reasons.IRRELEVANT, detail)
             return
-        candidate = {
-            "url": url,
-            "page_url": page,
-            "source": self.source_name,
-            "matches": matches,
-            "relevance": relevance,
-        }
+        candidate = Candidate(url, page, self.source_name, (), tuple(matches), relevance)
         yield from self.image_request(candidate)
 
     def _consider_page(self, url: str, page: str, link: Selector, depth: int) -> Iterator[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from crawler.writer import NearDuplicates
 from pipeline.commands.crawl import print_result
 
 
@@ -28,7 +29,10 @@ def register(subparsers: Any) -> None:
         help="what the images show (repeatable)",
     )
     parser.add_argument(
-        "--near-duplicates", choices=("keep", "skip"), help="keep (flagged, default) or skip"
+        "--near-duplicates",
+        choices=[p.value for p in NearDuplicates],
+        default=NearDuplicates.KEEP.value,
+        help="keep (flagged, default) or skip",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
@@ -36,7 +40,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crawler.api import import_paths
+    from storage.models import CrawlStatus
 
     result = import_paths(args.paths, args.keyword, near_duplicates=args.near_duplicates)
     print_result(result, args.json, "import")
-    return 0 if result.status == "finished" else 1
+    return 0 if result.status == CrawlStatus.FINISHED else 1

@@ -17,150 +17,43 @@ Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a n
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
-import shutil
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import reasons
+from crawler.items import Candidate, OutcomeKind
+from crawler.near_duplicates import PhashIndex
+from crawler.run_state import JOURNAL, recover_run, run_dir
 from crawler.validate import Limits, Rejected, inspect_image
 from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
 from storage.records import ImageFacts, dialect_insert
 
-log = logging.getLogger("dreamcrawl.crawler.store")
-
-KEEP = "keep"
-SKIP = "skip"
-JOURNAL = "blobs.journal"
+log = logging.getLogger("dreamcrawl.crawler.writer")
 
 
-class RunBlobStore(BlobStore):
-    """The catalog's blob store, with temporary files in the run's own folder.
+class NearDuplicates(StrEnum):
+    """What a crawl does with a perceptual near-duplicate of a known image."""
 
-    A killed writer's half-written file then belongs to its run, which removes it when
-    it resumes; files are linked into ``objects/`` exactly as usual.
-    """
-
-    def __init__(self, root: Path, run_dir: Path) -> None:
-        super().__init__(root)
-        self._tmp = run_dir / "tmp"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self._tmp
-
-
-class PhashIndex:
-    """Every known image's pHash in memory, for near-duplicate lookups (8 bytes each).
-
-    Writers run in parallel threads, so a lookup that finds nothing *claims* its hash
-    until its image row commits: a second near-identical image arriving meanwhile waits
-    for that id instead of slipping past unflagged.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._hashes = np.zeros(0, dtype=np.uint64)
-        self._pending_ids: list[int] = []
-        self._pending_hashes: list[int] = []
-        self._claims: dict[int, tuple[int, Future[int | None]]] = {}
-        self._next_claim = 0
-
-    def load(self, session: Session) -> None:
-        rows = session.execute(select(Image.id, Image.phash).where(Image.phash.is_not(None)))
-        for image_id, phash in rows:
-            self.add(image_id, phash)
-
-    def add(self, image_id: int, phash: str) -> None:
-        with self._lock:
-            self._add(image_id, int(phash, 16))
-
-    def _add(self, image_id: int, value: int) -> None:
-        self._pending_ids.append(image_id)
-        self._pending_hashes.append(value)
-
-    def nearest(self, phash: str, max_distance: int) -> int | None:
-        """The id of the closest known image within ``max_distance`` bits, if any."""
-        with self._lock:
-            return self._nearest(int(phash, 16), max_distance)
-
-    def _nearest(self, value: int, max_distance: int) -> int | None:
-        if self._pending_ids:
-            self._ids = np.concatenate([self._ids, np.array(self._pending_ids, np.int64)])
-            self._hashes = np.concatenate([self._hashes, np.array(self._pending_hashes, np.uint64)])
-            self._pending_ids.clear()
-            self._pending_hashes.clear()
-        if not len(self._ids):
-            return None
-        distances = np.bitwise_count(self._hashes ^ np.uint64(value))
-        best = int(np.argmin(distances))
-        return int(self._ids[best]) if distances[best] <= max_distance else None
-
-    def claim(self, phash: str, max_distance: int) -> tuple[int | None, int | None]:
-        """(near image id, None), or (None, claim token) when nothing close is known."""
-        value = int(phash, 16)
-        while True:
-            with self._lock:
-                near = self._nearest(value, max_distance)
-                if near is not None:
-                    return near, None
-                waiting = next(
-                    (
-                        f
-                        for v, f in self._claims.values()
-                        if (v ^ value).bit_count() <= max_distance
-                    ),
-                    None,
-                )
-                if waiting is None:
-                    self._next_claim += 1
-                    self._claims[self._next_claim] = (value, Future())
-                    return None, self._next_claim
-            waiting.result()  # its row commits (or fails); then look again
-
-    def settle(self, token: int | None, image_id: int | None) -> None:
-        """End a claim: the image row committed as ``image_id`` (None: it did not)."""
-        if token is None:
-            return
-        with self._lock:
-            value, future = self._claims.pop(token)
-            if image_id is not None:
-                self._add(image_id, value)
-        future.set_result(image_id)
-
-
-@dataclass
-class Candidate:
-    """Where an image was found and why it matched."""
-
-    url: str
-    page_url: str | None
-    source: str
-    keywords: list[str] = field(default_factory=list)
-    matches: list[dict[str, str]] = field(default_factory=list)
-    relevance: float = 0.0
-    licence: str | None = None
-    attribution: str | None = None
+    KEEP = "keep"  # keep it, flagged, pointing at the image it is close to
+    SKIP = "skip"  # reject it with the reason ``near-duplicate``
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one URL: ``image`` (new), ``duplicate``, ``near-duplicate`` or
-    ``rejected`` (with its reason)."""
+    """What became of one URL, and the image it ended as (if any)."""
 
-    kind: str
+    kind: OutcomeKind
     reason: str | None = None
     image_id: int | None = None
 
@@ -202,18 +95,18 @@ class CatalogWriter:
         limits: Limits,
         *,
         near_duplicate_distance: int = 6,
-        near_duplicates: str = KEEP,
+        near_duplicates: NearDuplicates = NearDuplicates.KEEP,
     ) -> None:
-        if near_duplicates not in (KEEP, SKIP):
-            raise ValueError(f"near_duplicates must be 'keep' or 'skip', not {near_duplicates!r}")
         self.catalog = catalog
         self.run_id = run_id
         self.limits = limits
         self.near_duplicate_distance = near_duplicate_distance
-        self.near_duplicates = near_duplicates
-        self.run_dir = catalog.settings.runs_dir / str(run_id)
+        self.near_duplicates = NearDuplicates(near_duplicates)
+        self.run_dir = run_dir(catalog, run_id)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.blobs = RunBlobStore(catalog.blobs.root, self.run_dir)
+        # Temporary files live in the run's own folder: a killed writer's half-written
+        # file belongs to its run, which removes it when it resumes.
+        self.blobs = BlobStore(catalog.blobs.root, tmp_dir=self.run_dir / "tmp")
         self.index = PhashIndex()
         self._journal_lock = threading.Lock()
         self._journal = open(self.run_dir / JOURNAL, "a")  # noqa: SIM115 (closed in close())
@@ -239,7 +132,7 @@ class CatalogWriter:
         self, url: str, page_url: str | None, reason: str, detail: str | None = None
     ) -> bool:
         """Insert a rejection row; False if this run already recorded the URL."""
-        pending = self.rejection(Candidate(url, page_url, ""), reason, detail)
+        pending = self.rejection(Candidate(url, page_url), reason, detail)
         self.submit(pending).result()
         return pending.inserted
 
@@ -273,7 +166,7 @@ class CatalogWriter:
         if not known and facts.phash is not None and self.near_duplicate_distance >= 0:
             near, token = self.index.claim(facts.phash, self.near_duplicate_distance)
         try:
-            if near is not None and self.near_duplicates == SKIP:
+            if near is not None and self.near_duplicates is NearDuplicates.SKIP:
                 detail = f"perceptually close to image #{near}"
                 pending = self.rejection(candidate, reasons.NEAR_DUPLICATE, detail)
                 pending.near, pending.token = near, token
@@ -362,7 +255,9 @@ class CatalogWriter:
             candidate = pending.candidate
             if pending.facts is None:
                 assert pending.reason is not None
-                outcomes.append(Outcome("rejected", pending.reason, image_id=pending.near))
+                outcomes.append(
+                    Outcome(OutcomeKind.REJECTED, pending.reason, image_id=pending.near)
+                )
                 continue
             image_id = ids[pending.facts.sha256]
             pending.created = id(pending) in created
@@ -376,9 +271,9 @@ class CatalogWriter:
                 )
             )
             if not pending.created:
-                outcomes.append(Outcome("duplicate", image_id=image_id))
+                outcomes.append(Outcome(OutcomeKind.DUPLICATE, image_id=image_id))
             else:
-                kind = "near-duplicate" if near is not None else "image"
+                kind = OutcomeKind.NEAR_DUPLICATE if near is not None else OutcomeKind.IMAGE
                 outcomes.append(Outcome(kind, image_id=image_id))
         if sightings:
             stmt = dialect_insert(session, Sighting.__table__).on_conflict_do_nothing(
@@ -429,15 +324,7 @@ class CatalogWriter:
         """Insert the rejection rows of ``batch``; return the URLs that were new."""
         now = utcnow()
         rows = [
-            {
-                "crawl_run_id": self.run_id,
-                "url": p.candidate.url,
-                "page_url": p.candidate.page_url,
-                "reason": p.reason,
-                "detail": (p.detail or "")[:2000] or None,
-                "created_at": now,
-            }
-            for p in batch
+            p.candidate.rejection_row(self.run_id, p.reason or "", p.detail, now) for p in batch
         ]
         table = Rejection.__table__
         stmt = (
@@ -462,90 +349,6 @@ class CatalogWriter:
     def _sighting(
         self, image_id: int, candidate: Candidate, *, duplicate: bool, near_duplicate: bool
     ) -> dict[str, Any]:
-        return {
-            "image_id": image_id,
-            "crawl_run_id": self.run_id,
-            "url": candidate.url,
-            "page_url": candidate.page_url,
-            "source": candidate.source,
-            "keywords": candidate.keywords,
-            "matches": candidate.matches,
-            "relevance": candidate.relevance,
-            "duplicate": duplicate,
-            "near_duplicate": near_duplicate,
-            "licence": candidate.licence,
-            "attribution": candidate.attribution,
-            "fetched_at": utcnow(),
-        }
-
-
-# -- a run as a whole ---------------------------------------------------------------
-
-
-def done_urls(catalog: Catalog, run_id: int) -> set[str]:
-    """URLs the run already ended (sighting or rejection): skipped when it resumes."""
-    with catalog.session() as session:
-        seen = set(session.scalars(select(Sighting.url).where(Sighting.crawl_run_id == run_id)))
-        seen.update(session.scalars(select(Rejection.url).where(Rejection.crawl_run_id == run_id)))
-    return seen
-
-
-def count_new_images(catalog: Catalog, run_id: int) -> int:
-    """Sightings of the run that are not exact duplicates (what --max-images counts)."""
-    with catalog.session() as session:
-        stmt = select(func.count()).where(
-            Sighting.crawl_run_id == run_id, Sighting.duplicate.is_(False)
+        return candidate.sighting_row(
+            image_id, self.run_id, duplicate=duplicate, near_duplicate=near_duplicate
         )
-        return int(session.execute(stmt).scalar_one())
-
-
-def recover_run(catalog: Catalog, run_id: int) -> list[str]:
-    """Undo what a killed writer of the run left behind; return the blobs removed.
-
-    Its temporary files go, and so does every blob in its journal that no image row
-    refers to (written, but its rows never committed).
-    """
-    run_dir = catalog.settings.runs_dir / str(run_id)
-    shutil.rmtree(run_dir / "tmp", ignore_errors=True)
-    journal = run_dir / JOURNAL
-    keys = set(journal.read_text().split()) if journal.exists() else set()
-    removed: list[str] = []
-    if keys:
-        with catalog.session() as session:
-            stmt = select(Image.blob_key).where(Image.blob_key.in_(keys))
-            known = set(session.scalars(stmt))
-        for key in sorted(keys - known):
-            if catalog.blobs.exists(key):
-                catalog.blobs.delete(key)
-                removed.append(key)
-    with contextlib.suppress(FileNotFoundError):
-        journal.unlink()
-    return removed
-
-
-def run_counts(catalog: Catalog, run_id: int) -> dict[str, Any]:
-    """What the run's rows say: sightings by kind and rejections by reason."""
-    with catalog.session() as session:
-        rows = session.execute(
-            select(Sighting.duplicate, Sighting.near_duplicate, func.count())
-            .where(Sighting.crawl_run_id == run_id)
-            .group_by(Sighting.duplicate, Sighting.near_duplicate)
-        ).all()
-        rejected = dict(
-            session.execute(
-                select(Rejection.reason, func.count())
-                .where(Rejection.crawl_run_id == run_id)
-                .group_by(Rejection.reason)
-            ).all()
-        )
-    sightings = sum(n for _, _, n in rows)
-    duplicates = sum(n for dup, _, n in rows if dup)
-    near = sum(n for dup, near, n in rows if near and not dup)
-    return {
-        "sightings": sightings,
-        "new_images": sightings - duplicates,
-        "duplicates": duplicates,
-        "near_duplicates": near,
-        "rejections": sum(rejected.values()),
-        "rejected": dict(sorted(rejected.items())),
-    }
