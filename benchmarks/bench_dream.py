@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.dream_figures import StepTimer, dream_flops, matmul_peak  # noqa: E402
+from benchmarks.dream_figures import PEAK_SIDE, StepTimer, dream_flops, matmul_peak  # noqa: E402
 
 
 def photos(sizes: list[int]) -> list:
@@ -170,6 +170,7 @@ def worker(small: bool, parts: str = "abc", photos_c: int = 32, precision: str =
     if small:
         config = dataclasses.replace(config, steps=2, octaves=2)
         size_a, sizes_b = 384, [300, 420, 360]
+        PEAK_SIDE["n"] = 1024
     rng = np.random.default_rng(0)
     sizes_b = [int(s) for s in rng.permutation(sizes_b)]
     source, path = resolve_weights()

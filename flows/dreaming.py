@@ -1,19 +1,18 @@
 """Dreaming catalog images: the work behind ``dreamcrawl stylize`` and the Prefect flows.
 
 It turns a request (presets or explicit parameters) into :class:`DreamJob` values, one
-per image still owed a dream, and computes one job: claim the row, read the original
-blob, dream it, store the output blob, record the lineage. Jobs carry ids and plain
-values only, so any Prefect task runner (threads, Dask workers) can ship them.
+per image still owed a dream; :mod:`flows.groups` computes them, several images with the
+same parameters at a time: claim each row, read the original blob, dream, store the
+output blob, record the lineage. Jobs carry ids and plain values only, so any Prefect
+task runner (threads, Dask workers) can ship them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -25,8 +24,6 @@ from storage.models import Image, Stylization
 from storage.settings import Settings
 from storage.version import __version__
 from stylize.weights import weights_identity
-
-log = logging.getLogger("dreamcrawl.flows.dreaming")
 
 CODE_VERSION = __version__
 
@@ -162,65 +159,3 @@ def encode_output(image: Any) -> bytes:
     else:
         image.convert("RGB").save(buf, format="JPEG", quality=95)
     return buf.getvalue()
-
-
-def run_job(
-    settings: Settings,
-    job: DreamJob,
-    *,
-    weights: str | None = None,
-    flow_run_id: str | None = None,
-    lease: timedelta = jobs.DEFAULT_LEASE,
-) -> dict[str, Any]:
-    """Compute one dream and record it; returns an outcome row for reports.
-
-    The outcome's ``status`` is ``done``, ``skipped`` (another worker has it or it was
-    finished meanwhile) or ``failed`` (recorded on the row with its error, retried by a
-    later run until it runs out of attempts).
-    """
-    from PIL import Image as PILImage
-    from PIL import ImageOps
-
-    from stylize import load_engine
-
-    catalog = open_catalog(settings)
-    with catalog.session() as session:
-        if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
-            return {"id": job.stylization_id, "preset": job.preset, "status": "skipped"}
-    try:
-        engine = load_engine(weights or settings.weights_override, settings.weights_dir)
-        with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
-            picture = ImageOps.exif_transpose(opened)
-            picture.load()
-        result = engine.dream(picture, job.config)
-        output_key = catalog.blobs.put_bytes(encode_output(result.image))
-    except Exception as exc:  # recorded on the row, so nothing is lost silently
-        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        with catalog.session() as session:
-            jobs.fail(session, job.stylization_id, error)
-        log.warning("dream #%s failed: %s", job.stylization_id, error)
-        return {"id": job.stylization_id, "preset": job.preset, "status": "failed", "error": error}
-    with catalog.session() as session:
-        jobs.complete(
-            session,
-            job.stylization_id,
-            output_key=output_key,
-            device=result.device,
-            octave_timings=[round(t, 4) for t in result.octave_timings],
-            objective_values={
-                "before": result.objective_before,
-                "after": result.objective_after,
-                "octave_shapes": [list(s) for s in result.octave_shapes],
-            },
-        )
-    return {
-        "id": job.stylization_id,
-        "preset": job.preset,
-        "status": "done",
-        "seconds": round(sum(result.octave_timings), 3),
-        "octave_timings": [round(t, 4) for t in result.octave_timings],
-        "device": result.device,
-        "output": output_key,
-        "objective_before": result.objective_before,
-        "objective_after": result.objective_after,
-    }

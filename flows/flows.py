@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_report
 from flows.dreaming import DreamJob, DreamOverrides
+from flows.groups import group_jobs
 from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
 from storage.settings import Settings, get_settings
 
@@ -29,7 +30,8 @@ def _task_runner(dask_workers: int, dask_address: str | None) -> Any:
         return DaskTaskRunner(
             cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True}
         )
-    # TensorFlow already uses every core for one dream: run dreams one at a time.
+    # TensorFlow already uses every core (or the GPU) for one group of dreams: one group
+    # at a time, its images batched together inside the engine.
     return ThreadPoolTaskRunner(max_workers=1)
 
 
@@ -53,18 +55,22 @@ def dream_batch(
     flow_run_id: str | None,
     refresh_cache: bool = False,
 ) -> list[dict[str, Any]]:
-    """Dream every job on this flow's task runner; failures are reported, not raised."""
+    """Dream every job on this flow's task runner, images with the same parameters in
+    groups (``Engine.dream_many``); failures are reported, not raised."""
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
-    futures = task.map(settings, jobs, weights, slot, flow_run_id)
+    groups = group_jobs(jobs)
+    futures = task.map(settings, groups, weights, slot, flow_run_id)
     outcomes = []
-    for job, future in zip(jobs, futures, strict=True):
+    for group, future in zip(groups, futures, strict=True):
         state = future.wait() or future.state
         if state.is_completed():
-            outcome = dict(future.result())
+            outcomes += [dict(outcome) for outcome in future.result()]
         else:
-            outcome = {"status": "failed", "error": str(state.message or state.name)}
-        outcome.update(id=job.stylization_id, preset=job.preset)
-        outcomes.append(outcome)
+            error = str(state.message or state.name)
+            outcomes += [
+                {"id": job.stylization_id, "preset": job.preset, "status": "failed", "error": error}
+                for job in group
+            ]
     return outcomes
 
 

@@ -17,7 +17,8 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from sqlalchemy import select
 
-from flows.dreaming import DreamJob, DreamOverrides, plan_jobs, run_job
+from flows.dreaming import DreamJob, DreamOverrides, plan_jobs
+from flows.groups import run_group
 from storage import jobs as job_queue
 from storage.db import open_catalog
 from storage.models import CrawlStatus, Sighting, Stylization, StylizationStatus
@@ -25,12 +26,13 @@ from storage.settings import Settings
 
 
 def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    # Content (image, parameters, weights) plus the catalog it is recorded in: a dream
+    # Content (images, parameters, weights) plus the catalog it is recorded in: a dream
     # cached for another data folder or database has no output blob here.
-    job: DreamJob = parameters["job"]
+    group: list[DreamJob] = parameters["group"]
     settings: Settings = parameters["settings"]
     catalog = hashlib.sha256(f"{settings.home}|{settings.db_url}".encode()).hexdigest()[:16]
-    return f"{job.cache_key}-{catalog}"
+    content = hashlib.sha256("|".join(job.cache_key for job in group).encode()).hexdigest()
+    return f"dream-{content[:32]}-{catalog}"
 
 
 @task(name="crawl")
@@ -90,26 +92,30 @@ def plan_task(
     name="dream",
     cache_key_fn=_dream_cache_key,
     persist_result=True,
-    task_run_name="dream-{job.preset}-{job.stylization_id}",
+    task_run_name="dream-{group[0].preset}-{group[0].stylization_id}",
 )
 def dream_task(
     settings: Settings,
-    job: DreamJob,
+    group: list[DreamJob],
     weights: str | None,
     slot: str | None,
     flow_run_id: str | None,
-) -> dict[str, Any]:
-    """Dream one image (model loaded once per worker process) and record its lineage."""
+) -> list[dict[str, Any]]:
+    """Dream a group of images with one set of parameters together (model loaded once per
+    worker process), each recorded with its own lineage; one outcome per image."""
     from prefect.concurrency.sync import concurrency
 
     guard = concurrency(slot, occupy=1, strict=True) if slot else contextlib.nullcontext()
     with guard:
-        outcome = run_job(settings, job, weights=weights, flow_run_id=flow_run_id)
-    outcome["pid"] = os.getpid()
-    if outcome["status"] == "failed":
-        # Recorded on the row already; failing the task keeps it out of Prefect's cache.
-        raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome['error']}")
-    return outcome
+        outcomes = run_group(settings, group, weights=weights, flow_run_id=flow_run_id)
+    for outcome in outcomes:
+        outcome["pid"] = os.getpid()
+    if all(outcome["status"] == "failed" for outcome in outcomes):
+        # Recorded on the rows already; failing the task keeps it out of Prefect's cache
+        # (a group with some dreams done is never planned again as the same group).
+        errors = "; ".join(f"#{o['id']}: {o['error']}" for o in outcomes)
+        raise RuntimeError(f"every dream of the group failed: {errors}")
+    return outcomes
 
 
 @task(name="record-cached-dreams")
