@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-
 # Side of the peak's matmul: 4096 for the figures; --small runs use 1024 (CI speed).
 PEAK_SIDE = {"n": 4096}
 
