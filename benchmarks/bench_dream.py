@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.dream_figures import PEAK_SIDE, StepTimer, dream_flops, matmul_peak  # noqa: E402
+from benchmarks.tutorial_baseline import TutorialBaseline  # noqa: E402
 
 
 def photos(sizes: list[int]) -> list:
@@ -61,88 +62,6 @@ def photos(sizes: list[int]) -> list:
         shape = (round(image.width * scale), round(image.height * scale))
         images.append(image.resize(shape, Image.Resampling.LANCZOS))
     return images
-
-
-class TutorialBaseline:
-    """The TF tutorial's recipe, with every tile covered; same parameters as ours."""
-
-    def __init__(self, weights_path: Path, config) -> None:
-        import keras
-        import tensorflow as tf
-
-        started = time.perf_counter()
-        base = keras.applications.InceptionV3(weights=None, include_top=False)
-        base.load_weights(weights_path)
-        names = [name for name, _ in config.layers]
-        model = keras.Model(base.input, [base.get_layer(n).output for n in names])
-        weights = [w for _, w in config.layers]
-        square = config.reduction == "mean_square"
-
-        @tf.function
-        def tile_gradient(tile):
-            with tf.GradientTape() as tape:
-                tape.watch(tile)
-                outputs = model(tile[None], training=False)
-                outputs = outputs if isinstance(outputs, list) else [outputs]
-                loss = 0.0
-                for weight, act in zip(weights, outputs, strict=True):
-                    loss += weight * tf.reduce_mean(tf.square(act) if square else act)
-            return tape.gradient(loss, tile)
-
-        self.tile_gradient = tile_gradient
-        self.config = config
-        self.build_seconds = time.perf_counter() - started
-
-    def traces(self) -> int:
-        return self.tile_gradient.experimental_get_tracing_count()
-
-    @staticmethod
-    def starts(size: int, tile: int) -> list[int]:
-        if size <= tile:
-            return [0]
-        return [*range(0, size - tile, tile), size - tile]
-
-    def step(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        import tensorflow as tf
-
-        tile, (h, w) = self.config.tile, image.shape[:2]
-        shift = [int(v) for v in rng.integers(-tile, tile, size=2)]
-        rolled = tf.roll(tf.constant(image), shift, axis=[0, 1])
-        grads = np.zeros_like(image)
-        for y in self.starts(h, tile):
-            for x in self.starts(w, tile):
-                patch = rolled[y : y + tile, x : x + tile]
-                grads[y : y + tile, x : x + tile] = self.tile_gradient(patch).numpy()
-        grads = np.roll(grads, [-s for s in shift], axis=(0, 1))
-        grads /= max(float(np.abs(grads).mean()), 1e-8)
-        return np.clip(image + self.config.step_size * grads, -1, 1)
-
-    def warm(self, image) -> None:
-        """Trace the tile function for every tile shape a dream of ``image`` uses."""
-        import tensorflow as tf
-
-        from stylize.engine import octave_shapes
-
-        cfg = self.config
-        for h, w in octave_shapes(image.height, image.width, cfg.octaves, cfg.octave_scale, True):
-            self.tile_gradient(tf.zeros((min(h, cfg.tile), min(w, cfg.tile), 3)))
-
-    def dream(self, image) -> np.ndarray:
-        from stylize.engine import octave_shapes, resize
-        from stylize.image_io import to_array
-
-        cfg = self.config
-        base = to_array(image)[0]
-        shapes = octave_shapes(*base.shape[:2], cfg.octaves, cfg.octave_scale, clamp=True)
-        rng = np.random.default_rng(cfg.seed)
-        dreamed = resize(base, shapes[0])
-        for index, shape in enumerate(shapes):
-            if index:
-                lost = resize(base, shape) - resize(resize(base, shapes[index - 1]), shape)
-                dreamed = resize(dreamed, shape) + lost
-            for _ in range(cfg.steps):
-                dreamed = self.step(dreamed, rng)
-        return dreamed
 
 
 def dream_pixels(config, image) -> int:
@@ -259,10 +178,31 @@ def part_b(source: str, path: Path, config, sizes_b: list[int]) -> dict:
     }
 
 
+def warm(engine, config, batch: list) -> None:
+    """Trace what a dream of ``batch`` uses, without dreaming: the network functions on
+    one small tile, split and update on zeros of every octave's size."""
+    import tensorflow as tf
+
+    from stylize.engine import TileLayout, octave_shapes
+
+    gradient, evaluate = engine.functions(config)
+    gradient(tf.zeros((1, 139, 139, 3)))
+    evaluate(tf.zeros((1, 139, 139, 3)))
+    shift = tf.zeros(2, tf.int32)
+    for image in batch:
+        h, w = image.height, image.width
+        for shape in octave_shapes(h, w, config.octaves, config.octave_scale, clamp=True):
+            layout = TileLayout.for_image(*shape, config.tile)
+            split, update = engine.layout_functions(layout, config.grad_norm)
+            zeros = tf.zeros((*shape, 3))
+            update(zeros, shift, split(zeros, shift), tf.constant(0.0))
+        layout = TileLayout.for_image(h, w, config.tile)
+        engine.layout_functions(layout, config.grad_norm)[0](tf.zeros((h, w, 3)), shift)
+
+
 def part_c(engine, config, batch: list, peak: float) -> dict:
     """(c) ``dream_many`` against ``dream`` one at a time, same engine, traced beforehand."""
-    traced = dataclasses.replace(config, steps=1)
-    engine.dream_many(batch, traced)  # every tile layout and the network, traced once
+    warm(engine, config, batch)
     traces = engine.trace_count(), engine.layout_trace_count()
     timer = StepTimer(engine)
     started = time.perf_counter()
