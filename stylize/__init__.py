@@ -4,8 +4,9 @@ Library entry points (the CLI and the flows use these)::
 
     from stylize import get_preset, load_engine
     engine = load_engine()                      # built once per process
-    result = engine.dream(image, get_preset("classic"))
+    result = engine.dream(image, get_preset("classic"))   # a PIL image or an h×w×3 array
     result.image, result.objective_before, result.objective_after
+    results = engine.dream_many(images, get_preset("classic"))  # tiles share network calls
 
 TensorFlow is imported lazily: importing :mod:`stylize` stays cheap.
 """
