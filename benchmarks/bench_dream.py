@@ -77,7 +77,13 @@ def crawled_sizes(count: int) -> list[int]:
     return [int(s) for s in np.random.default_rng(1).permutation(sizes)]
 
 
-def worker(small: bool, parts: str = "abc", photos_c: int = 32, precision: str = "fp32") -> dict:
+def worker(
+    small: bool,
+    parts: str = "abc",
+    photos_c: int = 32,
+    precision: str = "fp32",
+    many_first: bool = False,
+) -> dict:
     """One process: build both sides, run (a), (b) and/or (c), return the figures."""
     from stylize.config import get_preset
     from stylize.engine import Engine
@@ -111,7 +117,7 @@ def worker(small: bool, parts: str = "abc", photos_c: int = 32, precision: str =
         results["b"]["baseline_build_s"] = baseline.build_seconds
     if "c" in parts:
         sizes_c = [300, 420, 360, 333] if small else crawled_sizes(photos_c)
-        results["c"] = part_c(engine, config, photos(sizes_c), peak)
+        results["c"] = part_c(engine, config, photos(sizes_c), peak, many_first)
     return results
 
 
@@ -200,22 +206,34 @@ def warm(engine, config, batch: list) -> None:
         engine.layout_functions(layout, config.grad_norm)[0](tf.zeros((h, w, 3)), shift)
 
 
-def part_c(engine, config, batch: list, peak: float) -> dict:
+def part_c(engine, config, batch: list, peak: float, many_first: bool = False) -> dict:
     """(c) ``dream_many`` against ``dream`` one at a time, same engine, traced beforehand."""
     warm(engine, config, batch)
     traces = engine.trace_count(), engine.layout_trace_count()
     timer = StepTimer(engine)
-    started = time.perf_counter()
-    calls = tiles = 0
-    for image in batch:
-        engine.dream(image, config)
-        calls, tiles = calls + engine.last_runner.calls, tiles + engine.last_runner.tiles
-    alone_s, alone_steps_s = time.perf_counter() - started, timer.seconds
-    peaks = [peak, matmul_peak()]
-    timer.seconds = 0.0
-    started = time.perf_counter()
-    engine.dream_many(batch, config)
-    many_s, many_steps_s = time.perf_counter() - started, timer.seconds
+
+    def alone() -> tuple[float, float, int, int]:
+        timer.seconds, started, calls, tiles = 0.0, time.perf_counter(), 0, 0
+        for image in batch:
+            engine.dream(image, config)
+            calls, tiles = calls + engine.last_runner.calls, tiles + engine.last_runner.tiles
+        return time.perf_counter() - started, timer.seconds, calls, tiles
+
+    def together() -> tuple[float, float]:
+        timer.seconds, started = 0.0, time.perf_counter()
+        engine.dream_many(batch, config)
+        return time.perf_counter() - started, timer.seconds
+
+    # Odd processes run the batch first, so a load that changes during a process
+    # weighs on both sides over several processes.
+    if many_first:
+        (many_s, many_steps_s), peaks = together(), [peak, matmul_peak()]
+        many_runner = engine.last_runner
+        alone_s, alone_steps_s, calls, tiles = alone()
+    else:
+        alone_s, alone_steps_s, calls, tiles = alone()
+        peaks = [peak, matmul_peak()]
+        (many_s, many_steps_s), many_runner = together(), engine.last_runner
     peaks.append(matmul_peak())
     peak = statistics.median(peaks)
     cache: dict = {}
@@ -231,7 +249,8 @@ def part_c(engine, config, batch: list, peak: float) -> dict:
         "many_images_per_min": 60 * len(batch) / many_s,
         "ratio": alone_s / many_s,
         "alone_tiles_per_call": tiles / calls,
-        "many_tiles_per_call": engine.last_runner.tiles / engine.last_runner.calls,
+        "many_tiles_per_call": many_runner.tiles / many_runner.calls,
+        "many_first": many_first,
         "alone_flop_fraction": total_flops / alone_s / peak,
         "many_flop_fraction": total_flops / many_s / peak,
         "alone_step_flop_fraction": step_flops / alone_steps_s / peak,
@@ -312,14 +331,20 @@ def main() -> int:
     )
     parser.add_argument("--report", action="store_true", help="only print the --json file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--many-first", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--first-index", type=int, default=0, help="number of this run's first process (order)"
+    )
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.small, args.parts, args.photos, args.precision)))
+        figures = worker(args.small, args.parts, args.photos, args.precision, args.many_first)
+        print(json.dumps(figures))
         return 0
     runs = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
     for index in range(0 if args.report else args.processes):
         command = [sys.executable, __file__, "--worker", "--parts", args.parts]
         command += ["--photos", str(args.photos), "--precision", args.precision]
+        command += ["--many-first"] if (index + args.first_index) % 2 else []
         command += ["--small"] if args.small else []
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
