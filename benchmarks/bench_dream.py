@@ -109,6 +109,7 @@ def worker(
     (photo_a,) = photos([size_a])
     results: dict = {"device": engine.device, "small": small, "peak_flops": peak}
     results["precision"] = precision
+    results["peak_side"] = PEAK_SIDE["n"]
     if "a" in parts:
         results["a"] = part_a(engine, baseline, config, photo_a, peak)
     if "b" in parts:
@@ -275,7 +276,8 @@ def report(runs: list[dict]) -> None:
     if runs_a:
         lines += [
             f"(a) one photo, classic preset, {len(runs_a)} processes (medians):",
-            f"    4096² float32 matmul {med(runs_a, 'peak_flops') / 1e9:.0f} GFLOP/s",
+            f"    {runs[0].get('peak_side', 4096)}² float32 matmul "
+            f"{med(runs_a, 'peak_flops') / 1e9:.0f} GFLOP/s",
             f"    ours     {med(runs_a, 'ours_px_per_s') / 1e6:.3f} Mpx/s "
             f"({med(runs_a, 'ours_s'):.1f} s)",
             f"    baseline {med(runs_a, 'baseline_px_per_s') / 1e6:.3f} Mpx/s "

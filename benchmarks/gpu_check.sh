@@ -60,9 +60,11 @@ for precision in ("fp32", "bf16"):
         f"| {c['ratio']:.2f}× | {c['many_tiles_per_call']:.1f} / {c['alone_tiles_per_call']:.1f} "
         f"| {100 * c['many_flop_fraction']:.1f} % / {100 * c['alone_flop_fraction']:.1f} % |"
     )
-peak = json.loads((work / "fp32.json").read_text())[0]["a"]["peak_flops"]
+(run,) = json.loads((work / "fp32.json").read_text())
+peak = run["a"]["peak_flops"]
 text = [
-    f"Device: {mode}. Matmul peak (4096² float32, same process): {peak / 1e12:.2f} TFLOP/s.",
+    f"Device: {mode}. Matmul peak ({run['peak_side']}² float32, same process): "
+    f"{peak / 1e12:.2f} TFLOP/s.",
     f"(c): {c['images']} photos of {min(c['sizes'])}–{max(c['sizes'])} px.",
     "",
     *rows,

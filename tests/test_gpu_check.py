@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(1800)  # two benchmark processes: ~5 minutes on 2 quiet cores
 def test_gpu_check_runs_its_cpu_fallback(tmp_path, converted_weights) -> None:
     table = tmp_path / "gpu.md"
     env = {**os.environ, "DREAMCRAWL_WEIGHTS": str(converted_weights), "PYTHON": sys.executable}
