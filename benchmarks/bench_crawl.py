@@ -189,12 +189,13 @@ def run_baseline(start_url: str) -> dict:
     return result
 
 
-def run_ours(start_url: str) -> dict:
+def run_ours(start_url: str, blobs: str = "") -> dict:
+    """Our crawler in a fresh data folder; ``blobs``: its DREAMCRAWL_BLOBS ("": local)."""
     from crawler import run_crawl
     from storage.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings.from_env({"DREAMCRAWL_HOME": home})
+        settings = Settings.from_env({"DREAMCRAWL_HOME": home, "DREAMCRAWL_BLOBS": blobs})
         t0 = time.monotonic()
         result = run_crawl(
             keywords=["cat"],

@@ -16,26 +16,30 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.items import Candidate
+from crawler.progress import parse_line as parse_progress
 from crawler.run_state import run_counts
 from crawler.validate import Limits
 from crawler.writer import CatalogWriter, NearDuplicates
 from storage.db import open_catalog
 from storage.errors import UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
-from storage.settings import ENV_DB_URL, ENV_HOME, Settings, get_settings
+from storage.settings import ENV_BLOBS, ENV_DB_URL, ENV_HOME, Settings, get_settings
 
 log = logging.getLogger("dreamcrawl.crawler")
 
 SITE = "site"
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 STDERR_TAIL = 4000
+ProgressCallback = Callable[[dict[str, Any]], None]
 TERMINATE_GRACE_S = 30.0
 
 
@@ -99,44 +103,105 @@ def _check_start_url(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class CrawlRequest:
+    """What to crawl: the one type from the CLI flags or the flow form to the run row.
+
+    ``sources`` defaults to ``["site"]`` when ``start_urls`` are given. ``resume`` names
+    a crawl run to continue (its stored options are used; the others are ignored).
+    """
+
+    keywords: tuple[str, ...] = ()
+    start_urls: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    max_images: int | None = None
+    depth: int | None = None
+    allow_private: bool = False
+    resume: int | None = None
+
+
 def run_crawl(
+    request: CrawlRequest | None = None,
+    /,
     *,
-    keywords: Sequence[str] = (),
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    prefect_flow_run_id: str | None = None,
+    settings: Settings | None = None,
+    on_progress: ProgressCallback | None = None,
+    **fields: Any,
+) -> CrawlResult:
+    """Crawl sites and/or search sources for images matching the request's keywords.
+
+    Give a :class:`CrawlRequest`, or its fields as keywords (``keywords=["cat"], …``).
+    ``overrides`` are Scrapy or DREAMCRAWL_* settings (``NAME=value``). ``timeout``
+    seconds, if given, stop the crawl gracefully; the run is then ``interrupted`` and
+    can be resumed. ``on_progress`` receives the crawl's counts every few seconds
+    while it runs (pages, images, duplicates, rejected).
+    """
+    if request is None:
+        sequences = ("keywords", "start_urls", "sources")
+        request = CrawlRequest(
+            **{k: tuple(v or ()) if k in sequences else v for k, v in fields.items()}
+        )
+    elif fields:
+        raise TypeError(f"give a CrawlRequest or its fields, not both: {sorted(fields)}")
+    settings = settings or get_settings()
+    catalog = open_catalog(settings)
+    if request.resume is not None:
+        run_id = _reopen(catalog, request.resume, prefect_flow_run_id)
+    else:
+        run_id = create_run(
+            catalog, request, overrides=overrides, prefect_flow_run_id=prefect_flow_run_id
+        )
+    return _run_process(catalog, run_id, timeout, on_progress)
+
+
+def crawl(
+    keywords: Sequence[str],
+    *,
     start_urls: Sequence[str] = (),
     sources: Sequence[str] = (),
     max_images: int | None = None,
     depth: int | None = None,
     allow_private: bool = False,
-    resume: int | None = None,
-    overrides: Iterable[str] | Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-    prefect_flow_run_id: str | None = None,
     settings: Settings | None = None,
 ) -> CrawlResult:
-    """Crawl sites and/or search sources for images matching ``keywords``.
+    """Crawl for ``keywords`` from ``start_urls`` (sites) or ``sources`` (e.g. commons).
 
-    ``sources`` defaults to ``["site"]`` when ``start_urls`` are given. ``resume`` names
-    a crawl run to continue (its stored options are used; the others are ignored).
-    ``timeout`` seconds, if given, stop the crawl gracefully; the run is then
-    ``interrupted`` and can be resumed.
+    The notebook form of ``dreamcrawl crawl``: images go into the catalog of
+    ``settings`` (default: DREAMCRAWL_HOME / DREAMCRAWL_DB_URL) and the result has the
+    run's id, status and counts.
     """
-    settings = settings or get_settings()
-    catalog = open_catalog(settings)
-    if resume is not None:
-        run_id = _reopen(catalog, resume, prefect_flow_run_id)
-    else:
-        run_id = _create(
-            catalog,
-            keywords=_clean_keywords(keywords),
-            start_urls=[_check_start_url(u) for u in start_urls],
-            sources=list(sources),
-            max_images=max_images,
-            depth=depth,
-            allow_private=allow_private,
-            overrides=parse_overrides(overrides),
-            prefect_flow_run_id=prefect_flow_run_id,
-        )
-    return _run_process(catalog, run_id, timeout)
+    request = CrawlRequest(
+        tuple(keywords), tuple(start_urls), tuple(sources), max_images, depth, allow_private
+    )
+    return run_crawl(request, settings=settings)
+
+
+def create_run(
+    catalog: Any,
+    request: CrawlRequest,
+    *,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    prefect_flow_run_id: str | None = None,
+) -> int:
+    """Validate a crawl request and record it as a ``running`` crawl run; return its id.
+
+    Shared by :func:`run_crawl` and a plain ``scrapy crawl`` (crawler.standalone), so a
+    run reads the same in the catalog whichever tool started it.
+    """
+    return _create(
+        catalog,
+        keywords=_clean_keywords(request.keywords),
+        start_urls=[_check_start_url(u) for u in request.start_urls],
+        sources=list(request.sources),
+        max_images=request.max_images,
+        depth=request.depth,
+        allow_private=request.allow_private,
+        overrides=parse_overrides(overrides),
+        prefect_flow_run_id=prefect_flow_run_id,
+    )
 
 
 def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources: list[str],
@@ -194,31 +259,56 @@ def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env[ENV_HOME] = str(settings.home)
     env[ENV_DB_URL] = settings.db_url
+    env[ENV_BLOBS] = settings.blobs
     return env
 
 
-def _run_process(catalog: Any, run_id: int, timeout: float | None) -> CrawlResult:
+def _run_process(
+    catalog: Any, run_id: int, timeout: float | None, on_progress: ProgressCallback | None
+) -> CrawlResult:
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
     log.info("crawl run %s: starting %s", run_id, " ".join(command))
     child = subprocess.Popen(
         command, env=_child_env(catalog.settings), stderr=subprocess.PIPE, text=True
     )
+    tail: deque[str] = deque(maxlen=200)
+    reader = threading.Thread(
+        target=_read_stderr, args=(child, tail, on_progress), name="crawl-stderr", daemon=True
+    )
+    reader.start()
     stopped = None
     try:
-        _, stderr = child.communicate(timeout=timeout)
+        child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         stopped = f"stopped after the {timeout:g} s timeout"
         child.send_signal(signal.SIGTERM)  # Scrapy's graceful shutdown
         try:
-            _, stderr = child.communicate(timeout=TERMINATE_GRACE_S)
+            child.wait(timeout=TERMINATE_GRACE_S)
         except subprocess.TimeoutExpired:
             child.kill()
-            _, stderr = child.communicate()
+            child.wait()
     except BaseException:
         child.kill()
         child.wait()
         raise
-    return _settle(catalog, run_id, child.returncode, stderr or "", stopped)
+    reader.join()
+    return _settle(catalog, run_id, child.returncode, "".join(tail), stopped)
+
+
+def _read_stderr(
+    child: subprocess.Popen, tail: deque[str], on_progress: ProgressCallback | None
+) -> None:
+    """Hand progress lines to ``on_progress``; keep the last other lines for errors."""
+    assert child.stderr is not None
+    for line in child.stderr:
+        counts = parse_progress(line)
+        if counts is None:
+            tail.append(line)
+        elif on_progress is not None:
+            try:
+                on_progress(counts)
+            except Exception:  # a reporting problem must not stop the crawl
+                log.exception("progress callback failed")
 
 
 def _settle(

@@ -18,20 +18,23 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler import reasons
 from crawler.items import ImageItem, OutcomeKind, RejectedItem
 from crawler.validate import Limits
 from crawler.writer import CatalogWriter, NearDuplicates, Outcome, Pending
 from storage.db import open_catalog
+from storage.errors import BlobStoreUnavailable
 from storage.settings import Settings
 
 log = logging.getLogger("dreamcrawl.crawler.pipelines")
 # Threads that validate and store blobs: each image holds one for about 1-2 ms of
 # decoding (GIL released) and one or two fsyncs, so a few more than the CPUs keep the
-# disk and the cores busy while the reactor downloads.
+# disk and the cores busy while the reactor downloads (or wait on S3 round trips).
 WORKER_THREADS = 6
+# The finish reason of a crawl stopped because its blob store went away.
+STORE_UNAVAILABLE = "blob-store-unavailable"
 
 
 def limits_from(settings: Any) -> Limits:
@@ -57,6 +60,7 @@ class CatalogPipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.run_id = run_id
+        self._stopping: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CatalogPipeline:
@@ -92,6 +96,11 @@ class CatalogPipeline:
                 self.workers, self.writer.queue_image, candidate, body
             )
             outcome = await asyncio.wrap_future(queued)
+        except BlobStoreUnavailable as exc:
+            # Not the URL's fault: record nothing for it, stop the crawl; --resume
+            # fetches it again once the store is back.
+            self._stop(exc)
+            raise DropItem(f"blob store unavailable: {candidate.url}") from exc
         except Exception as exc:  # a catalog failure must still leave a row if it can
             log.exception("could not store %s", candidate.url)
             detail = f"{type(exc).__name__}: {exc}"
@@ -99,6 +108,14 @@ class CatalogPipeline:
         item.outcome = outcome.kind
         self._count(outcome, len(body))
         return item
+
+    def _stop(self, exc: BaseException) -> None:
+        if self._stopping is None:
+            log.error("stopping the crawl: %s", exc)
+            engine = self.crawler.engine
+            self._stopping = asyncio.ensure_future(
+                engine.close_spider_async(reason=STORE_UNAVAILABLE)
+            )
 
     async def _commit(self, pending: Pending) -> Outcome:
         """Queue the rows for the writer thread; wait (without a thread) for the commit."""

@@ -100,8 +100,19 @@ def crawl(catalog: Catalog, run_id: int) -> str:
         process.crawl(crawler, sources=search, **common)
         crawlers.append(crawler)
     process.start()
-
     reasons = [c.stats.get_value("finish_reason") for c in crawlers]
+    return finish_run(catalog, run_id, crawlers, reasons, started, cpu_started)
+
+
+def finish_run(
+    catalog: Catalog,
+    run_id: int,
+    crawlers: list[Any],
+    reasons: list[Any],
+    started: float,
+    cpu_started: float,
+) -> str:
+    """Write the run's status, counts and process figures once its spiders have closed."""
     status = (
         CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
     )

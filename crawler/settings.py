@@ -6,6 +6,8 @@ can be overridden for one crawl with ``dreamcrawl crawl -s NAME=value``; docs/cr
 lists the ones worth knowing.
 """
 
+from scrapy.settings import default_settings
+
 from storage.version import __version__
 
 BOT_NAME = "dreamcrawl"
@@ -79,9 +81,20 @@ DREAMCRAWL_COMMONS_API_URL = "https://commons.wikimedia.org/w/api.php"
 DREAMCRAWL_COMMONS_MEDIA_DOMAINS = ["upload.wikimedia.org"]
 
 # -- plumbing -------------------------------------------------------------------------
-ITEM_PIPELINES = {
+# Ours are in the *_BASE settings, which Scrapy merges with ITEM_PIPELINES and
+# EXTENSIONS: a project or `-s ITEM_PIPELINES='{"mymodule.MyPipeline": 400}'` adds its
+# own without re-listing ours (and can switch one of ours off with None).
+ITEM_PIPELINES_BASE = {
     "crawler.pipelines.CatalogPipeline": 300,
 }
+EXTENSIONS_BASE = {
+    **default_settings.EXTENSIONS_BASE,
+    # A plain `scrapy crawl` records its own crawl run (crawler/standalone.py).
+    "crawler.standalone.StandaloneRun": 0,
+    # The crawl's counters on stderr every few seconds, for the process that started it.
+    "crawler.progress.Progress": 500,
+}
+DREAMCRAWL_PROGRESS_INTERVAL = 5.0
 # Items of one response processed at once. Scrapy (2.13 and later) starts this many
 # asyncio tasks for every response's output; an image response has one item, a page a
 # few dozen requests and rejections, so its default of 100 only costs reactor time.

@@ -34,7 +34,6 @@ from crawler.items import Candidate, OutcomeKind
 from crawler.near_duplicates import PhashIndex
 from crawler.run_state import JOURNAL, recover_run, run_dir
 from crawler.validate import Limits, Rejected, inspect_image
-from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.models import Image, Rejection, Sighting, utcnow
 from storage.records import ImageFacts, dialect_insert
@@ -77,13 +76,14 @@ class CatalogWriter:
     """Turns candidates into catalog rows for one crawl run.
 
     The work is split in two. :meth:`prepare`, called from any number of threads,
-    validates and hashes the bytes and writes a new image's blob (its file fsynced,
-    linked into ``objects/``). :meth:`submit` hands the result to one writer thread,
-    which commits whatever has queued up (up to ``MAX_BATCH`` URLs) in one transaction,
-    after one fsync per blob folder of the batch: a row never commits before its blob
-    and its directory entry are durable. Every URL's rows are complete in the batch, so
-    each URL is still all-or-nothing; if a batch fails, its URLs are retried one
-    transaction each, so that one bad row cannot take the others with it.
+    validates and hashes the bytes and writes a new image's blob (locally: its file
+    fsynced, linked into ``objects/``; on S3: one completed PUT). :meth:`submit` hands
+    the result to one writer thread, which commits whatever has queued up (up to
+    ``MAX_BATCH`` URLs) in one transaction, after one fsync per blob folder of the batch
+    (nothing to do on S3, where a completed PUT is durable): a row never commits before
+    its blob is durable. Every URL's rows are complete in the batch, so each URL is still
+    all-or-nothing; if a batch fails, its URLs are retried one transaction each, so that
+    one bad row cannot take the others with it.
     """
 
     MAX_BATCH = 64
@@ -106,7 +106,7 @@ class CatalogWriter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Temporary files live in the run's own folder: a killed writer's half-written
         # file belongs to its run, which removes it when it resumes.
-        self.blobs = BlobStore(catalog.blobs.root, tmp_dir=self.run_dir / "tmp")
+        self.blobs = catalog.blobs.for_run(self.run_dir / "tmp")
         self.index = PhashIndex()
         self._journal_lock = threading.Lock()
         self._journal = open(self.run_dir / JOURNAL, "a")  # noqa: SIM115 (closed in close())

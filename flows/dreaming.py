@@ -1,83 +1,72 @@
 """Dreaming catalog images: the work behind ``dreamcrawl stylize`` and the Prefect flows.
 
-It turns a request (presets or explicit parameters) into :class:`DreamJob` values, one
-per image still owed a dream; :mod:`flows.groups` computes them, several images with the
-same parameters at a time: claim each row, read the original blob, dream, store the
-output blob, record the lineage. Jobs carry ids and plain values only, so any Prefect
-task runner (threads, Dask workers) can ship them.
+It turns a request (:class:`stylize.params.DreamParams`) into :class:`DreamJob` values,
+one per image still owed a dream, and computes one job: claim the row, read the original
+blob, dream it, store the output blob, record the lineage. Jobs carry ids and frozen
+values only, so any Prefect task runner (threads, Dask workers) can ship them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 
 from storage import jobs
 from storage.db import open_catalog
-from storage.errors import UserError
 from storage.models import Image, Stylization
 from storage.settings import Settings
 from storage.version import __version__
+from stylize.config import DreamConfig
+from stylize.params import DreamParams
 from stylize.weights import weights_identity
+
+log = logging.getLogger("dreamcrawl.flows.dreaming")
 
 CODE_VERSION = __version__
 
 
+class DreamStatus(StrEnum):
+    """What became of one owed dream in this run."""
+
+    DONE = "done"  # computed and recorded now
+    SKIPPED = "skipped"  # another worker holds it, or it was finished meanwhile
+    FAILED = "failed"  # recorded on the row with its error; retried by a later run
+    CACHED = "cached"  # Prefect's cache had it: recorded without computing
+    STALE = "stale"  # the cache had it but its output blob is gone: computed again
+
+
 @dataclass(frozen=True)
-class DreamOverrides:
-    """Explicit parameters that replace a preset's values (None keeps the preset's)."""
+class DreamOutcome:
+    """One dream's result, as the flows report it (artifacts, logs, the CLI's JSON)."""
 
-    layers: str | None = None
-    channel: str | None = None
-    octaves: int | None = None
-    octave_scale: float | None = None
-    steps: int | None = None
-    step_size: float | None = None
-    tile: int | None = None
-    seed: int | None = None
-    class_index: int | None = None
-    start: str | None = None
-    precision: str | None = None
+    id: int
+    preset: str
+    status: DreamStatus
+    error: str | None = None
+    seconds: float | None = None
+    octave_timings: tuple[float, ...] = ()
+    device: str | None = None
+    output: str | None = None
+    objective_before: float | None = None
+    objective_after: float | None = None
+    width: int | None = None
+    height: int | None = None
+    image_sha256: str | None = None
+    pid: int | None = None
 
-
-def build_config(preset: str, overrides: DreamOverrides | None = None) -> Any:
-    """The validated DreamConfig for ``preset`` with ``overrides`` applied.
-
-    One place turns user flags into parameters, so ``dreamcrawl dream``, ``stylize``,
-    ``run`` and the flows agree on what a set of flags means.
-    """
-    from stylize import get_preset, parse_channel, parse_layers
-
-    config = get_preset(preset)
-    if overrides is None:
-        return config.validate()
-    changes: dict[str, Any] = {}
-    if overrides.layers:
-        changes["layers"] = parse_layers(overrides.layers)
-        changes["channel"] = None
-    if overrides.channel:
-        layer, channel = parse_channel(overrides.channel)
-        if overrides.layers and [name for name, _ in changes["layers"]] != [layer]:
-            raise UserError("--channel names its own layer; drop --layers or make them agree")
-        changes["layers"] = ((layer, 1.0),)
-        changes["channel"] = channel
-    if overrides.class_index is not None:
-        changes["class_index"] = overrides.class_index
-    elif overrides.layers or overrides.channel:
-        changes["class_index"] = None
-    for name in ("octaves", "octave_scale", "steps", "step_size", "tile", "seed"):
-        value = getattr(overrides, name)
-        if value is not None:
-            changes[name] = value
-    for name in ("start", "precision"):
-        if getattr(overrides, name):
-            changes[name] = getattr(overrides, name)
-    return dataclasses.replace(config, **changes).validate()
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = str(self.status)
+        data["octave_timings"] = list(self.octave_timings)
+        return data
 
 
 @dataclass(frozen=True)
@@ -87,7 +76,8 @@ class DreamJob:
     stylization_id: int
     image_sha256: str
     preset: str
-    config: Any  # stylize.DreamConfig (a frozen dataclass: picklable for Dask)
+    params: DreamParams  # what the user asked for, unchanged from the CLI or the UI
+    config: DreamConfig  # ``params.config(preset)``: what the engine runs and the row records
     params_hash: str
     weights_sha256: str
 
@@ -97,39 +87,57 @@ class DreamJob:
         return f"dream-{self.image_sha256}-{self.params_hash}-{self.weights_sha256}"
 
 
+@dataclass(frozen=True)
+class DreamPlan:
+    """The jobs a run will compute, and how many owed dreams it leaves for later."""
+
+    jobs: list[DreamJob]
+    left: int = 0
+
+
+def _request(name: str, config: DreamConfig, weights_id: str, weights_sha256: str) -> Any:
+    return jobs.DreamRequest(
+        preset=name,
+        params_json=config.canonical_json(),
+        params_hash=config.param_hash(),
+        weights_id=weights_id,
+        weights_sha256=weights_sha256,
+        code_version=CODE_VERSION,
+        seed=config.seed,
+    )
+
+
 def plan_jobs(
     settings: Settings,
-    presets: Sequence[str],
+    params: DreamParams,
     *,
-    overrides: DreamOverrides | None = None,
     image_ids: Sequence[int] | None = None,
     limit: int | None = None,
     weights: str | None = None,
-) -> list[DreamJob]:
-    """Rows for every (image, preset) not yet dreamed; the jobs still owed work."""
-    if not presets:
-        raise UserError("no preset given; e.g. --preset fast")
-    configs = {name: build_config(name, overrides) for name in presets}
+) -> DreamPlan:
+    """Rows for the (image, preset) pairs this run will dream; the jobs still owed work.
+
+    Parameters are validated first (one line, before the weights are read); no row is
+    planned beyond ``limit``, and the plan says how many owed dreams remain.
+    """
+    configs = params.configs()
     weights_id, weights_sha256 = weights_identity(
         weights or settings.weights_override, settings.weights_dir
     )
     catalog = open_catalog(settings)
     owed: list[DreamJob] = []
+    left = 0
     for name, config in configs.items():
-        request = jobs.DreamRequest(
-            preset=name,
-            params_json=config.canonical_json(),
-            params_hash=config.param_hash(),
-            weights_id=weights_id,
-            weights_sha256=weights_sha256,
-            code_version=CODE_VERSION,
-            seed=config.seed,
-        )
+        request = _request(name, config, weights_id, weights_sha256)
         remaining = None if limit is None else limit - len(owed)
-        if remaining is not None and remaining <= 0:
-            break
         with catalog.session() as session:
-            ids = jobs.plan(session, request, image_ids=image_ids, limit=remaining)
+            ids = (
+                []
+                if remaining == 0
+                else jobs.plan(session, request, image_ids=image_ids, limit=remaining)
+            )
+            if limit is not None:
+                left += jobs.owed(session, request, image_ids=image_ids) - len(ids)
             shas = dict(
                 session.execute(
                     select(Stylization.id, Image.sha256)
@@ -142,13 +150,14 @@ def plan_jobs(
                 stylization_id=sid,
                 image_sha256=shas[sid],
                 preset=name,
+                params=params,
                 config=config,
                 params_hash=request.params_hash,
                 weights_sha256=request.weights_sha256,
             )
             for sid in ids
         )
-    return owed
+    return DreamPlan(owed, left)
 
 
 def encode_output(image: Any) -> bytes:
@@ -159,3 +168,23 @@ def encode_output(image: Any) -> bytes:
     else:
         image.convert("RGB").save(buf, format="JPEG", quality=95)
     return buf.getvalue()
+
+
+def run_job(
+    settings: Settings,
+    job: DreamJob,
+    *,
+    weights: str | None = None,
+    flow_run_id: str | None = None,
+    lease: timedelta = jobs.DEFAULT_LEASE,
+) -> DreamOutcome:
+    """Compute one dream and record it (a group of one: :func:`flows.groups.run_group`).
+
+    The outcome is ``done``, ``skipped`` (another worker has it or it was finished
+    meanwhile) or ``failed`` (recorded on the row with its error, retried by a later run
+    until it runs out of attempts).
+    """
+    from flows.groups import run_group
+
+    (outcome,) = run_group(settings, [job], weights=weights, flow_run_id=flow_run_id, lease=lease)
+    return outcome

@@ -1,23 +1,65 @@
 """The three flows: ``crawl``, ``stylize`` and ``pipeline`` (crawl, then stylize).
 
-Each reads like the data-flow diagram; parameters carry types, defaults and
-descriptions (from the docstrings) so the Prefect UI shows a proper form.
+Each reads like the data-flow diagram. Dream parameters are one typed object,
+:class:`~stylize.params.DreamParams`, which Prefect renders as a nested form (presets and
+layers as dropdowns, each field described). A user's mistake ends the run with one line
+in its state message and log, never a traceback; a cancelled or crashed run hands its
+images back at once (:mod:`flows.hooks`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger
+from prefect.futures import as_completed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.artifacts import publish_report
-from flows.dreaming import DreamJob, DreamOverrides
+from crawler.api import CrawlRequest
+from flows.artifacts import DreamProgress, publish_report
+from flows.dreaming import DreamJob, DreamOutcome, DreamStatus
 from flows.groups import group_jobs
-from flows.tasks import crawl_task, current_flow_run_id, dream_task, plan_task, reconcile_task
+from flows.hooks import release_held_dreams
+from flows.tasks import (
+    CrawlReport,
+    crawl_task,
+    current_flow_run_id,
+    dream_task,
+    plan_task,
+    reconcile_task,
+)
+from storage.errors import UserError
 from storage.settings import Settings, get_settings
+from stylize.errors import StylizeError
+from stylize.params import DreamParams
 
-DEFAULT_PRESETS = ["fast"]
+USER_ERRORS = (UserError, StylizeError)
+# A flow that claims dreams hands them back when Prefect knows it ended early.
+HAND_BACK_ON_EARLY_END: dict[str, Any] = {
+    "on_cancellation": [release_held_dreams],
+    "on_crashed": [release_held_dreams],
+}
+
+
+def one_line_failures(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake fails the run with its one-line message; bugs keep tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            message = " ".join(str(exc).split())
+            get_run_logger().error("%s", message)
+            # The state message is the one line the UI shows; the exception rides along
+            # so a caller in this process (the CLI) can re-raise it as exit code 2.
+            return Failed(message=message, data=exc)
+
+    return wrapper
 
 
 def _task_runner(dask_workers: int, dask_address: str | None) -> Any:
@@ -30,8 +72,7 @@ def _task_runner(dask_workers: int, dask_address: str | None) -> Any:
         return DaskTaskRunner(
             cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True}
         )
-    # TensorFlow already uses every core (or the GPU) for one group of dreams: one group
-    # at a time, its images batched together inside the engine.
+    # TensorFlow already uses every core for one dream: run dreams one at a time.
     return ThreadPoolTaskRunner(max_workers=1)
 
 
@@ -54,40 +95,57 @@ def dream_batch(
     slot: str | None,
     flow_run_id: str | None,
     refresh_cache: bool = False,
-) -> list[dict[str, Any]]:
-    """Dream every job on this flow's task runner, images with the same parameters in
-    groups (``Engine.dream_many``); failures are reported, not raised."""
+    progress_id: UUID | None = None,
+) -> list[DreamOutcome]:
+    """Dream every job on this flow's task runner; failures are reported, not raised.
+
+    ``progress_id`` is the started run's progress artifact (see DreamProgress).
+    """
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
-    groups = group_jobs(jobs)
+    groups = group_jobs(jobs)  # same parameters together: Engine.dream_many
     futures = task.map(settings, groups, weights, slot, flow_run_id)
-    outcomes = []
-    for group, future in zip(groups, futures, strict=True):
-        state = future.wait() or future.state
+    group_of = {future.task_run_id: group for future, group in zip(futures, groups, strict=True)}
+    progress = DreamProgress(len(jobs), flow_run_id, progress_id)
+    outcomes: dict[int, DreamOutcome] = {}
+    for future in as_completed(list(futures)):
+        group = group_of[future.task_run_id]
+        future.wait()  # as_completed may yield before the future's state is final
+        state = future.state
         if state.is_completed():
-            outcomes += [dict(outcome) for outcome in future.result()]
+            done = list(future.result())
         else:
             error = str(state.message or state.name)
-            outcomes += [
-                {"id": job.stylization_id, "preset": job.preset, "status": "failed", "error": error}
+            done = [
+                DreamOutcome(
+                    job.stylization_id,
+                    job.preset,
+                    DreamStatus.FAILED,
+                    error=error,
+                    image_sha256=job.image_sha256,
+                )
                 for job in group
             ]
-    return outcomes
+        for job, outcome in zip(group, done, strict=True):
+            outcomes[job.stylization_id] = outcome
+            progress.advance(outcome)
+    return [outcomes[job.stylization_id] for job in jobs]
 
 
 def _stylize(
     settings: Settings,
-    presets: list[str],
-    overrides: DreamOverrides,
+    params: DreamParams,
     image_ids: list[int] | None,
     limit: int | None,
     weights: str | None,
     dask_workers: int,
     dask_address: str | None,
     gpu_slot: str,
-) -> list[dict[str, Any]]:
-    jobs = plan_task(settings, presets, overrides, image_ids, limit, weights)
-    if not jobs:
-        return []
+) -> tuple[list[DreamOutcome], int]:
+    """Plan and dream; return the outcomes and how many owed dreams were left for later."""
+    params.configs()  # a bad value fails here, in the first second, before TensorFlow
+    plan = plan_task(settings, params, image_ids, limit, weights)
+    if not plan.jobs:
+        return [], plan.left
     runner = _task_runner(dask_workers, dask_address)
     slot = _gpu_slot(gpu_slot)
     if slot:
@@ -96,27 +154,23 @@ def _stylize(
         ensure_limit(slot, 1)
     # Lineage names the flow run the operator started, not this internal sub-flow.
     parent = current_flow_run_id()
+    progress = DreamProgress(len(plan.jobs), parent).artifact_id
     batch = dream_batch.with_options(task_runner=runner)
-    outcomes = reconcile_task(settings, batch(settings, jobs, weights, slot, parent))
-    stale = {o["id"] for o in outcomes if o["status"] == "stale"}
+    outcomes = reconcile_task(
+        settings, batch(settings, plan.jobs, weights, slot, parent, progress_id=progress)
+    )
+    stale = {o.id for o in outcomes if o.status is DreamStatus.STALE}
     if stale:
-        redo = [job for job in jobs if job.stylization_id in stale]
-        fresh = {o["id"]: o for o in batch(settings, redo, weights, slot, parent, True)}
-        outcomes = [fresh.get(o["id"], o) for o in outcomes]
-    return outcomes
+        redo = [job for job in plan.jobs if job.stylization_id in stale]
+        fresh = {o.id: o for o in batch(settings, redo, weights, slot, parent, True)}
+        outcomes = [fresh.get(o.id, o) for o in outcomes]
+    return outcomes, plan.left
 
 
-@flow(name="stylize", log_prints=True)
+@flow(name="stylize", log_prints=True, **HAND_BACK_ON_EARLY_END)
+@one_line_failures
 def stylize_flow(
-    presets: list[str] = DEFAULT_PRESETS,
-    layers: str | None = None,
-    channel: str | None = None,
-    octaves: int | None = None,
-    octave_scale: float | None = None,
-    steps: int | None = None,
-    step_size: float | None = None,
-    tile: int | None = None,
-    seed: int | None = None,
+    dream: DreamParams = DreamParams(),  # noqa: B008 (frozen: one shared default is safe)
     limit: int | None = None,
     image_ids: list[int] | None = None,
     weights: str | None = None,
@@ -127,43 +181,26 @@ def stylize_flow(
     """Dream catalog images not yet dreamed with these parameters and weights.
 
     Args:
-        presets: preset names (fast, classic, paper-single-channel, paper-multilayer,
-            paper-octave, tf-tutorial, keras-example); one dream per image per preset.
-        layers: replace the preset's layers, e.g. "mixed3,mixed5" or "mixed4=1.0,mixed5=1.5".
-        channel: one channel of one layer instead, e.g. "mixed4:97".
-        octaves: number of scales (each at least 75 px).
-        octave_scale: ratio between scales (> 1).
-        steps: gradient-ascent steps per octave.
-        step_size: step size on [-1, 1] pixels after gradient normalization.
-        tile: tile size in px (bounded memory for any image size).
-        seed: random seed (jitter, noise start); same seed, same CPU output.
-        limit: dream at most this many images in this run.
-        image_ids: only these catalog image ids.
-        weights: an InceptionV3 weights file (default: resolved as `dreamcrawl weights info`).
+        dream: presets and the values that replace theirs (empty keeps the preset's).
+        limit: dream at most this many images in this run (empty: all that are owed).
+        image_ids: only these catalog image ids (empty: every image).
+        weights: an InceptionV3 weights file (empty: resolved as `dreamcrawl weights info`).
         dask_workers: fan out over a local Dask cluster with this many worker processes.
         dask_address: or the address of a running Dask scheduler (tcp://host:8786).
         gpu_slot: Prefect concurrency limit taken per dream: auto ("gpu" when a GPU is
             present), none, or a limit name.
     """
     settings = get_settings()
-    overrides = DreamOverrides(layers, channel, octaves, octave_scale, steps, step_size, tile, seed)
-    outcomes = _stylize(
-        settings,
-        presets,
-        overrides,
-        image_ids,
-        limit,
-        weights,
-        dask_workers,
-        dask_address,
-        gpu_slot,
+    outcomes, left = _stylize(
+        settings, dream, image_ids, limit, weights, dask_workers, dask_address, gpu_slot
     )
-    summary = publish_report("stylize", None, outcomes, str(settings.home))
+    summary = publish_report("stylize", settings, None, outcomes, left)
     get_run_logger().info("stylize: %s", summary)
-    return {"summary": summary, "outcomes": outcomes}
+    return {"summary": summary, "outcomes": [o.as_dict() for o in outcomes]}
 
 
 @flow(name="crawl", log_prints=True)
+@one_line_failures
 def crawl_flow(
     keywords: list[str],
     start_urls: list[str] | None = None,
@@ -185,12 +222,22 @@ def crawl_flow(
         resume: continue an interrupted crawl run by its id.
     """
     settings = get_settings()
-    crawl = crawl_task(settings, _crawl_request(locals()))
-    summary = publish_report("crawl", crawl, [], str(settings.home))
-    return {"crawl": crawl, "summary": summary}
+    request = CrawlRequest(
+        tuple(keywords),
+        tuple(start_urls or ()),
+        tuple(sources or ()),
+        max_images,
+        depth,
+        allow_private,
+        resume,
+    )
+    crawl: CrawlReport = crawl_task(settings, request)
+    summary = publish_report("crawl", settings, crawl, [], 0)
+    return {"crawl": crawl.as_dict(), "summary": summary}
 
 
-@flow(name="pipeline", log_prints=True)
+@flow(name="pipeline", log_prints=True, **HAND_BACK_ON_EARLY_END)
+@one_line_failures
 def pipeline_flow(
     keywords: list[str],
     start_urls: list[str] | None = None,
@@ -198,12 +245,11 @@ def pipeline_flow(
     max_images: int = 20,
     depth: int = 2,
     allow_private: bool = False,
-    presets: list[str] = DEFAULT_PRESETS,
-    steps: int | None = None,
-    octaves: int | None = None,
+    dream: DreamParams = DreamParams(),  # noqa: B008 (frozen: one shared default is safe)
     weights: str | None = None,
     dask_workers: int = 0,
     gpu_slot: str = "auto",
+    dream_deployment: str | None = None,
 ) -> dict[str, Any]:
     """Crawl for the keywords, then dream every image the crawl found.
 
@@ -214,31 +260,37 @@ def pipeline_flow(
         max_images: stop the crawl after accepting this many images.
         depth: how many links deep to follow from the start pages.
         allow_private: allow loopback and private addresses (local test sites).
-        presets: preset names to dream each found image with.
-        steps: override the presets' steps per octave.
-        octaves: override the presets' octave count.
-        weights: an InceptionV3 weights file (default: resolved automatically).
+        dream: presets and the values that replace theirs (empty keeps the preset's).
+        weights: an InceptionV3 weights file (empty: resolved automatically).
         dask_workers: fan the dreams out over a local Dask cluster of this many workers.
         gpu_slot: Prefect concurrency limit per dream: auto, none, or a limit name.
+        dream_deployment: hand the dreams to this deployment (e.g. "stylize/stylize" on
+            the dream work pool, see `dreamcrawl deploy`) instead of this flow's process.
     """
     settings = get_settings()
-    crawl = crawl_task(settings, _crawl_request(locals()))
-    overrides = DreamOverrides(steps=steps, octaves=octaves)
-    outcomes = _stylize(
-        settings,
-        presets,
-        overrides,
-        crawl["image_ids"],
-        None,
-        weights,
-        dask_workers,
-        None,
-        gpu_slot,
+    dream.configs()  # a bad value fails before the crawl, not after it
+    request = CrawlRequest(
+        tuple(keywords),
+        tuple(start_urls or ()),
+        tuple(sources or ()),
+        max_images,
+        depth,
+        allow_private,
     )
-    summary = publish_report("pipeline", crawl, outcomes, str(settings.home))
-    return {"crawl": crawl, "summary": summary, "outcomes": outcomes}
+    crawl: CrawlReport = crawl_task(settings, request)
+    if dream_deployment:
+        from flows.handoff import dream_elsewhere
 
-
-def _crawl_request(params: dict[str, Any]) -> dict[str, Any]:
-    names = ("keywords", "start_urls", "sources", "max_images", "depth", "allow_private", "resume")
-    return {name: params[name] for name in names if params.get(name) is not None}
+        parameters = {"dream": dream.model_dump(mode="json"), "image_ids": crawl.image_ids,
+                      "weights": weights, "gpu_slot": gpu_slot}  # fmt: skip
+        outcomes, left = dream_elsewhere(settings, dream_deployment, parameters), 0
+    else:
+        outcomes, left = _stylize(
+            settings, dream, crawl.image_ids, None, weights, dask_workers, None, gpu_slot
+        )
+    summary = publish_report("pipeline", settings, crawl, outcomes, left)
+    return {
+        "crawl": crawl.as_dict(),
+        "summary": summary,
+        "outcomes": [o.as_dict() for o in outcomes],
+    }

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from flows.dreaming import DreamJob, encode_output
+from flows.dreaming import DreamJob, DreamOutcome, DreamStatus, encode_output
 from storage import jobs
 from storage.db import Catalog, open_catalog
 from storage.settings import Settings
@@ -42,43 +42,56 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def _failed(catalog: Catalog, job: DreamJob, exc: BaseException) -> dict[str, Any]:
+def _failed(
+    catalog: Catalog, job: DreamJob, exc: BaseException, size: tuple[int, int] | None = None
+) -> DreamOutcome:
     """Record a failed dream on its row (retried later), so nothing is lost silently."""
     error = _error(exc)
     with catalog.session() as session:
         jobs.fail(session, job.stylization_id, error)
     log.warning("dream #%s failed: %s", job.stylization_id, error)
-    return {"id": job.stylization_id, "preset": job.preset, "status": "failed", "error": error}
+    return DreamOutcome(
+        job.stylization_id,
+        job.preset,
+        DreamStatus.FAILED,
+        error=error,
+        image_sha256=job.image_sha256,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+    )
 
 
-def _done(catalog: Catalog, job: DreamJob, result: Any) -> dict[str, Any]:
+def _done(catalog: Catalog, job: DreamJob, result: Any, size: tuple[int, int]) -> DreamOutcome:
     """Store the output blob and record the dream's lineage on its row."""
     output_key = catalog.blobs.put_bytes(encode_output(result.image))
-    timings = [round(t, 4) for t in result.octave_timings]
+    timings = tuple(round(t, 4) for t in result.octave_timings)
     with catalog.session() as session:
         jobs.complete(
             session,
             job.stylization_id,
             output_key=output_key,
             device=result.device,
-            octave_timings=timings,
+            octave_timings=list(timings),
             objective_values={
                 "before": result.objective_before,
                 "after": result.objective_after,
                 "octave_shapes": [list(s) for s in result.octave_shapes],
             },
         )
-    return {
-        "id": job.stylization_id,
-        "preset": job.preset,
-        "status": "done",
-        "seconds": round(sum(result.octave_timings), 3),
-        "octave_timings": timings,
-        "device": result.device,
-        "output": output_key,
-        "objective_before": result.objective_before,
-        "objective_after": result.objective_after,
-    }
+    return DreamOutcome(
+        job.stylization_id,
+        job.preset,
+        DreamStatus.DONE,
+        seconds=round(sum(result.octave_timings), 3),
+        octave_timings=timings,
+        device=result.device,
+        output=output_key,
+        objective_before=result.objective_before,
+        objective_after=result.objective_after,
+        width=size[0],
+        height=size[1],
+        image_sha256=job.image_sha256,
+    )
 
 
 def _read(catalog: Catalog, sha256: str) -> Any:
@@ -115,7 +128,7 @@ def run_group(
     weights: str | None = None,
     flow_run_id: str | None = None,
     lease: timedelta = jobs.DEFAULT_LEASE,
-) -> list[dict[str, Any]]:
+) -> list[DreamOutcome]:
     """Compute the dreams of jobs with one set of parameters together; record each.
 
     Returns one outcome per job, in order: ``done``, ``skipped`` (another worker has it
@@ -125,18 +138,16 @@ def run_group(
     from stylize import load_engine
 
     catalog = open_catalog(settings)
-    outcomes: dict[int, dict[str, Any]] = {}
+    outcomes: dict[int, DreamOutcome] = {}
     claimed: list[DreamJob] = []
     for job in group:
         with catalog.session() as session:
             if jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
                 claimed.append(job)
             else:
-                outcomes[job.stylization_id] = {
-                    "id": job.stylization_id,
-                    "preset": job.preset,
-                    "status": "skipped",
-                }
+                outcomes[job.stylization_id] = DreamOutcome(
+                    job.stylization_id, job.preset, DreamStatus.SKIPPED
+                )
     ready, pictures = [], []
     for job in claimed:
         try:
@@ -150,11 +161,11 @@ def run_group(
             results = _dream_all(engine, ready[0].config, pictures)
         except Exception as exc:  # no engine: every dream of the group fails the same way
             results = [exc] * len(ready)
-        for job, result in zip(ready, results, strict=True):
+        for job, picture, result in zip(ready, pictures, results, strict=True):
             try:
                 if isinstance(result, BaseException):
                     raise result
-                outcomes[job.stylization_id] = _done(catalog, job, result)
+                outcomes[job.stylization_id] = _done(catalog, job, result, picture.size)
             except Exception as exc:
-                outcomes[job.stylization_id] = _failed(catalog, job, exc)
+                outcomes[job.stylization_id] = _failed(catalog, job, exc, picture.size)
     return [outcomes[job.stylization_id] for job in group]

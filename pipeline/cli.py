@@ -5,7 +5,7 @@ Each subcommand lives in ``pipeline/commands/<name>.py`` with two functions:
 imports (TensorFlow, Scrapy, Prefect) happen inside ``run`` so that ``--help`` and the
 catalog commands start fast.
 
-Exit codes (DESIGN.md): 0 success; 2 bad usage or bad input, one line on stderr;
+Exit codes (README, "Commands"): 0 success; 2 bad usage or bad input, one line on stderr;
 1 an unexpected failure.
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pipeline.log import setup_logging
+from pipeline.quiet_tensorflow import install_if_marked, quiet_tensorflow
 from storage.errors import UserError
 from storage.version import __version__
 from stylize.errors import StylizeError
@@ -32,10 +33,20 @@ COMMAND_MODULES = (
     "run",
     "catalog",
     "serve",
+    "deploy",
     "demo",
     "weights",
     "db",
 )
+
+# A process spawned by a quieted dreamcrawl (a flow run under `serve`) re-imports this
+# module first: its TensorFlow import is quieted as well.
+install_if_marked()
+
+# Commands that read or write blobs: their store is probed before they start, so a bad
+# DREAMCRAWL_BLOBS (endpoint, credentials, bucket, refused writes) stops them at once.
+BLOB_WRITERS = frozenset({"crawl", "import", "stylize", "run", "serve", "demo"})
+BLOB_READERS = frozenset({"check", "gallery"})  # catalog actions
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -57,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dreamcrawl {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output, TensorFlow's own lines included (-vv for debug)",
     )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=OneLineParser
@@ -84,11 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dreamcrawl`` console script."""
     prefect_defaults()
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "accepts_any_arguments", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
+    quiet_tensorflow(args.verbose)  # before any command imports TensorFlow
     setup_logging(args.verbose)
     try:
+        action = getattr(args, "catalog_action", None)
+        if args.command in BLOB_WRITERS or action in BLOB_READERS:
+            from storage.blobstores import preflight
+
+            preflight(write=args.command in BLOB_WRITERS or getattr(args, "repair", False))
         return int(args.func(args) or EXIT_OK)
     except (UserError, StylizeError) as exc:
         message = " ".join(str(exc).split("\n"))

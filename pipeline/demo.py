@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.demo_site import DEMO_KEYWORDS, serve_demo_site
 from storage.settings import get_settings
+from stylize.params import DreamParams, Preset
 
 # The fast preset's 5 steps make a preview; 15 make the dream plain to see while the
 # whole demo still runs in a few minutes on 2 CPU cores.
@@ -24,8 +25,7 @@ DEMO_STEPS = 15
 def run_demo(
     out_dir: Path | None = None,
     keywords: Sequence[str] = DEMO_KEYWORDS,
-    preset: str = "fast",
-    steps: int | None = DEMO_STEPS,
+    dream: DreamParams | None = None,
     weights: str | None = None,
 ) -> dict[str, Any]:
     """Crawl the demo site, dream its images, write the gallery; return what happened."""
@@ -34,6 +34,7 @@ def run_demo(
     from storage.db import open_catalog
     from storage.queries import Filters, Query, get_kind
 
+    dream = dream or DreamParams(presets=[Preset("fast")], steps=DEMO_STEPS)
     settings = get_settings()
     started = time.perf_counter()
     with serve_demo_site() as base_url:
@@ -46,14 +47,16 @@ def run_demo(
                 "allow_private": True,
                 "max_images": 20,
                 "depth": 2,
-                "presets": [preset],
-                "steps": steps,
+                "dream": dream,
                 "weights": weights,
             },
         )
     out_dir = Path(out_dir) if out_dir else settings.home / "gallery"
     catalog = open_catalog(settings)
-    query = Query(get_kind("stylizations"), Filters(status=("done",), preset=(preset,)))
+    query = Query(
+        get_kind("stylizations"),
+        Filters(status=("done",), preset=tuple(str(p) for p in dream.presets)),
+    )
     page, pairs = write_gallery(catalog, query, out_dir)
     result.update(gallery=str(page), pairs=pairs, seconds=round(time.perf_counter() - started, 1))
     return result

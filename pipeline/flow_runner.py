@@ -11,13 +11,17 @@ from typing import Any
 
 
 def run_flow(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Call the flow ``name`` (crawl, stylize or pipeline) with ``parameters``."""
-    import flows  # noqa: F401  (Prefect defaults before Prefect loads)
+    """Call the flow ``name`` (crawl, stylize or pipeline) with ``parameters``.
+
+    A run that failed on the user's input re-raises that error here (exit code 2 with
+    its one line); any other failure raises as it is (exit code 1).
+    """
     from flows.flows import crawl_flow, pipeline_flow, stylize_flow
 
     flow = {"crawl": crawl_flow, "stylize": stylize_flow, "pipeline": pipeline_flow}[name]
     accepted = {k: v for k, v in parameters.items() if v is not None}
-    return flow(**accepted)
+    state = flow(**accepted, return_state=True)
+    return state.result()
 
 
 def print_summary(result: dict[str, Any], as_json: bool = False) -> None:

@@ -10,7 +10,6 @@ labelled placeholder instead of a broken image.
 from __future__ import annotations
 
 import html
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from storage.blobs import BlobStore
 from storage.db import Catalog
 from storage.queries import Query, as_utc, list_rows
 
@@ -80,10 +80,10 @@ class Picture:
     size: tuple[int, int] | None
 
 
-def _picture(src: Path, key: str, out_dir: Path, thumb_size: int) -> Picture:
+def _picture(blobs: BlobStore, key: str, out_dir: Path, thumb_size: int) -> Picture:
     thumb_rel = f"thumbs/{key[:16]}-{thumb_size}.jpg"
     try:
-        with PILImage.open(src) as image:
+        with blobs.open(key) as fh, PILImage.open(fh) as image:
             image.load()
             fmt = image.format or "PNG"
             size = image.size
@@ -92,7 +92,7 @@ def _picture(src: Path, key: str, out_dir: Path, thumb_size: int) -> Picture:
         return Picture(None, None, None)
     full_rel = f"full/{key}.{EXTENSIONS.get(fmt, 'img')}"
     if not (out_dir / full_rel).exists():
-        shutil.copyfile(src, out_dir / full_rel)
+        blobs.copy_to(key, out_dir / full_rel)
     if not (out_dir / thumb_rel).exists():
         thumb.thumbnail((thumb_size, thumb_size), PILImage.Resampling.LANCZOS)
         thumb.save(out_dir / thumb_rel, format="JPEG", quality=85, optimize=True)
@@ -182,13 +182,12 @@ def write_gallery(
     (out_dir / "full").mkdir(parents=True, exist_ok=True)
     rows = list_rows(catalog.engine, Query(query.kind, query.filters, COLUMNS, query.sort,
                                            query.limit))  # fmt: skip
-    home = catalog.settings.home
     cards = []
     for row in rows:
         if not row["output_path"]:
             continue
-        before = _picture(home / row["image_path"], row["image_sha256"], out_dir, thumb_size)
-        after = _picture(home / row["output_path"], row["output_sha256"], out_dir, thumb_size)
+        before = _picture(catalog.blobs, row["image_sha256"], out_dir, thumb_size)
+        after = _picture(catalog.blobs, row["output_sha256"], out_dir, thumb_size)
         cards.append(
             f'<article class="card" id="s{row["stylization_id"]}">'
             f'<div class="pair">{_figure(before, "before")}{_figure(after, "after")}</div>'

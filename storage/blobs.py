@@ -1,11 +1,17 @@
-"""A content-addressed blob store on the local file system.
+"""The content-addressed blob store: what every caller needs, and the local folder.
 
-An object's key is the sha256 of its bytes; it lives at
-``objects/<first 2 hex>/<remaining 62 hex>``. Writes go to a temporary file in
-``objects/tmp/``, are fsynced, then linked into place with ``os.link``, which fails
-if the object already exists: an object is never overwritten and never visible half
-written, whatever happens to the writer. A killed writer can only leave a temporary
-file behind, which ``catalog check --repair`` removes.
+An object's key is the sha256 of its bytes. :class:`BlobStore` is the interface the
+rest of dreamcrawl uses (put bytes, a file or a stream; open, read, exists, size; list;
+verify; delete for repair only) and never a file path, so the same code runs on either
+backend: :class:`LocalBlobStore` here, or :class:`storage.s3blobs.S3BlobStore` for
+S3-compatible object storage (``DREAMCRAWL_BLOBS=s3://bucket/prefix``);
+:func:`storage.blobstores.open_blob_store` picks one from the settings.
+
+The local store keeps an object at ``<root>/<first 2 hex>/<remaining 62 hex>``. Writes
+go to a temporary file in ``<root>/tmp/``, are fsynced, then linked into place with
+``os.link``, which fails if the object already exists: an object is never overwritten
+and never visible half written, whatever happens to the writer. A killed writer can
+only leave a temporary file behind, which ``catalog check --repair`` removes.
 
 The new directory entry is fsynced too, unless a writer passes ``sync_dir=False``: it
 then owes a :meth:`BlobStore.sync_dirs` call before anything refers to the key (the
@@ -18,8 +24,11 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,8 +37,142 @@ KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 TMP_DIR = "tmp"
 
 
-class BlobStore:
-    """Read and write immutable objects by sha256 key under ``root``."""
+def check_key(key: str) -> str:
+    """``key`` itself, if it is a blob key (ValueError otherwise: never a path)."""
+    if not KEY_RE.match(key):
+        raise ValueError(f"not a blob key (64 lowercase hex digits): {key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing shows it."""
+
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A write a writer began and never finished: a temporary file, or an open S3
+    multipart upload. ``ident`` is what :meth:`BlobStore.discard` needs to remove it."""
+
+    ident: str
+    started: float  # seconds since the epoch
+    detail: str
+
+
+class BlobStore(ABC):
+    """Immutable objects by sha256 key. Subclasses store and fetch the bytes."""
+
+    # -- writing -------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, *, sync_dir: bool = True, key: str | None = None) -> str:
+        """Store ``data``; return its key. Storing the same bytes twice is a no-op.
+        With ``key``, bytes that do not hash to it raise ValueError and store nothing."""
+        return self.put_chunks([data], sync_dir=sync_dir, key=key)
+
+    def put_file(self, source: Path | str, *, sync_dir: bool = True) -> str:
+        """Store a copy of the file at ``source``; return its key."""
+        with open(source, "rb") as fh:
+            return self.put_stream(fh, sync_dir=sync_dir)
+
+    def put_stream(self, stream: BinaryIO, *, sync_dir: bool = True, key: str | None = None) -> str:
+        """Store everything read from ``stream``; return its key (checked against
+        ``key`` if given, before the object becomes visible)."""
+        chunks = iter(lambda: stream.read(CHUNK), b"")
+        return self.put_chunks(chunks, sync_dir=sync_dir, key=key)
+
+    @abstractmethod
+    def put_chunks(
+        self, chunks: Iterable[bytes], *, sync_dir: bool = True, key: str | None = None
+    ) -> str:
+        """Store the concatenation of ``chunks``; return its key. The object is durable
+        and complete before it is visible, and an existing object is never replaced."""
+
+    def sync_dirs(self, keys: Iterable[str]) -> None:  # noqa: B027 (a no-op by default)
+        """Make the objects ``keys`` durable where a put left that to the caller."""
+
+    def for_run(self, tmp_dir: Path) -> BlobStore:
+        """This store, keeping a writer's temporary files in ``tmp_dir`` (a crawl run's
+        folder, which the run cleans when it resumes) where it keeps any."""
+        return self
+
+    # -- reading -------------------------------------------------------------
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A seekable file object with the object's bytes; FileNotFoundError if missing."""
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """The object's size in bytes; FileNotFoundError if missing."""
+
+    def copy_to(self, key: str, target: Path) -> None:
+        """Write the object's bytes to the local file ``target`` (for tools that need a
+        path, such as a gallery folder)."""
+        with self.open(key) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+
+    def hash_of(self, key: str) -> str:
+        """The sha256 of the object's current bytes (differs from ``key`` if corrupt)."""
+        digest = hashlib.sha256()
+        with self.open(key) as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def verify(self, key: str) -> str | None:
+        """None if the object is intact, else ``missing`` or ``corrupt``."""
+        try:
+            return None if self.hash_of(key) == key else "corrupt"
+        except FileNotFoundError:
+            return "missing"
+
+    @abstractmethod
+    def list_objects(self) -> Iterator[StoredObject]:
+        """Every stored object, a page at a time (never the whole listing in memory)."""
+
+    def iter_keys(self) -> Iterator[str]:
+        """Every stored key, in no particular order."""
+        return (obj.key for obj in self.list_objects())
+
+    @abstractmethod
+    def unfinished(self) -> list[Unfinished]:
+        """Writes that began and never finished (a killed writer's leftovers)."""
+
+    # -- maintenance (used by `catalog check --repair` and crawl recovery only) -------
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object (repair of orphans, recovery of a killed crawl run)."""
+
+    @abstractmethod
+    def discard(self, item: Unfinished) -> None:
+        """Remove an unfinished write."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the objects are, for messages (a folder or an ``s3://`` URL)."""
+
+    @abstractmethod
+    def url(self, key: str) -> str:
+        """Where one object is, as a link (``file://`` or ``s3://``)."""
+
+    def preflight(self, *, write: bool = True) -> None:  # noqa: B027 (local: nothing to probe)
+        """Raise :class:`storage.errors.UserError` if the store cannot be used."""
+
+
+class LocalBlobStore(BlobStore):
+    """Read and write immutable objects by sha256 key under the folder ``root``."""
 
     def __init__(self, root: Path | str, tmp_dir: Path | str | None = None) -> None:
         self.root = Path(root)
@@ -37,37 +180,35 @@ class BlobStore:
         # crawl run keeps them in its own folder, which it cleans when it resumes).
         self._tmp_dir = Path(tmp_dir) if tmp_dir is not None else self.root / TMP_DIR
 
-    # -- paths ---------------------------------------------------------------
-
     def path(self, key: str) -> Path:
         """Where the object ``key`` lives (whether or not it exists)."""
-        if not KEY_RE.match(key):
-            raise ValueError(f"not a blob key (64 lowercase hex digits): {key!r}")
+        check_key(key)
         return self.root / key[:2] / key[2:]
 
     @property
     def tmp_dir(self) -> Path:
         return self._tmp_dir
 
+    def for_run(self, tmp_dir: Path) -> LocalBlobStore:
+        return LocalBlobStore(self.root, tmp_dir=tmp_dir)
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def url(self, key: str) -> str:
+        return self.path(key).as_uri()
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
     # -- writing -------------------------------------------------------------
 
-    def put_bytes(self, data: bytes, *, sync_dir: bool = True) -> str:
-        """Store ``data``; return its key. Storing the same bytes twice is a no-op."""
-        return self.put_chunks([data], sync_dir=sync_dir)
-
-    def put_file(self, source: Path | str, *, sync_dir: bool = True) -> str:
-        """Store a copy of the file at ``source``; return its key."""
-        with open(source, "rb") as fh:
-            return self.put_stream(fh, sync_dir=sync_dir)
-
-    def put_stream(self, stream: BinaryIO, *, sync_dir: bool = True) -> str:
-        """Store everything read from ``stream``; return its key."""
-        return self.put_chunks(iter(lambda: stream.read(CHUNK), b""), sync_dir=sync_dir)
-
-    def put_chunks(self, chunks: Iterable[bytes], *, sync_dir: bool = True) -> str:
+    def put_chunks(
+        self, chunks: Iterable[bytes], *, sync_dir: bool = True, key: str | None = None
+    ) -> str:
         """Store the concatenation of ``chunks`` atomically; return its key.
 
         The object's bytes are always durable before it becomes visible. With
@@ -85,9 +226,11 @@ class BlobStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            key = digest.hexdigest()
-            self._publish(tmp, key, sync_dir=sync_dir)
-            return key
+            actual = digest.hexdigest()
+            if key is not None and key != actual:
+                raise ValueError(f"bytes do not hash to {key}")
+            self._publish(tmp, actual, sync_dir=sync_dir)
+            return actual
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -110,22 +253,15 @@ class BlobStore:
     # -- reading -------------------------------------------------------------
 
     def open(self, key: str) -> BinaryIO:
-        """Open the object for reading; FileNotFoundError if it is missing."""
         return open(self.path(key), "rb")
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
-    def hash_of(self, key: str) -> str:
-        """The sha256 of the object's current bytes (differs from ``key`` if corrupt)."""
-        digest = hashlib.sha256()
-        with self.open(key) as fh:
-            for chunk in iter(lambda: fh.read(CHUNK), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+    def copy_to(self, key: str, target: Path) -> None:
+        shutil.copyfile(self.path(key), target)
 
-    def iter_keys(self) -> Iterator[str]:
-        """Every stored key, in no particular order."""
+    def list_objects(self) -> Iterator[StoredObject]:
         if not self.root.is_dir():
             return
         for prefix in sorted(os.listdir(self.root)):
@@ -134,10 +270,12 @@ class BlobStore:
             folder = self.root / prefix
             if not folder.is_dir():
                 continue
-            for rest in os.listdir(folder):
-                key = prefix + rest
-                if KEY_RE.match(key):
-                    yield key
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    key = prefix + entry.name
+                    if KEY_RE.match(key):
+                        stat = entry.stat()
+                        yield StoredObject(key, stat.st_size, stat.st_mtime)
 
     def temp_files(self) -> list[Path]:
         """Temporary files left behind by writers that did not finish."""
@@ -145,13 +283,32 @@ class BlobStore:
             return []
         return sorted(p for p in self.tmp_dir.iterdir() if p.is_file())
 
-    # -- maintenance (used by `catalog check --repair` only) ----------------
+    def unfinished(self) -> list[Unfinished]:
+        found = []
+        for path in self.temp_files():
+            with contextlib.suppress(FileNotFoundError):
+                found.append(
+                    Unfinished(str(path), path.stat().st_mtime, f"unfinished write {path}")
+                )
+        return found
+
+    # -- maintenance ----------------------------------------------------------
 
     def delete(self, key: str) -> None:
-        """Remove an object. Only integrity repair calls this, for orphans."""
-        path = self.path(key)
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            self.path(key).unlink()
+
+    def discard(self, item: Unfinished) -> None:
+        Path(item.ident).unlink(missing_ok=True)
+
+
+def unfinished_files(paths: Iterable[Path]) -> list[Unfinished]:
+    """Temporary files as unfinished writes (those already gone are skipped)."""
+    found = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            found.append(Unfinished(str(path), path.stat().st_mtime, f"unfinished write {path}"))
+    return found
 
 
 def _fsync_dir(path: Path) -> None:

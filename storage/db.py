@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.blobs import BlobStore
+from storage.blobstores import open_blob_store
 from storage.errors import UserError
 from storage.settings import Settings, get_settings
 
@@ -187,5 +188,5 @@ def open_catalog(settings: Settings | None = None, *, migrate: bool = True) -> C
         ensure_schema(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     return Catalog(
-        settings=settings, engine=engine, sessions=sessions, blobs=BlobStore(settings.objects_dir)
+        settings=settings, engine=engine, sessions=sessions, blobs=open_blob_store(settings)
     )

@@ -8,3 +8,8 @@ distinction in one exception type lets library code stay free of ``sys.exit``.
 
 class UserError(Exception):
     """Bad usage or bad input: the message says what was wrong and what is accepted."""
+
+
+class BlobStoreUnavailable(RuntimeError):
+    """The blob store could not be reached (after its retries): nothing was recorded,
+    and the work can be resumed once it is back."""

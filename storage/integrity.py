@@ -5,12 +5,17 @@ Problems it finds:
 - ``missing``: a row names a blob that is not in the store;
 - ``corrupt``: a blob's bytes no longer hash to its key;
 - ``orphan``: a blob no row refers to (a writer died between blob and row);
-- ``stale-temp``: a temporary file a killed writer left in ``objects/tmp`` or in a
-  crawl run's ``runs/<id>/tmp``.
+- ``stale-temp``: an unfinished write a killed writer left behind: a temporary file in
+  ``objects/tmp`` or in a crawl run's ``runs/<id>/tmp``, or an open S3 multipart upload.
 
-``repair`` removes orphans and temporary files and marks rows whose blob is missing or
-corrupt as ``broken`` (it never deletes a row: the lineage stays readable). Files younger
-than ``min_age`` seconds are left alone: a crawler may be between writing a blob and
+It works the same on both blob stores and in bounded memory: the rows are read and
+their blobs verified a page at a time (on a few threads, since S3 reads are round
+trips), and the store is listed a page at a time, each page's keys looked up in the
+catalog.
+
+``repair`` removes orphans and unfinished writes and marks rows whose blob is missing or
+corrupt as ``broken`` (it never deletes a row: the lineage stays readable). Objects and
+writes younger than ``min_age`` seconds are left alone: a crawler may be between writing a blob and
 committing its row, and deleting that blob would break the row it is about to write.
 """
 
@@ -18,14 +23,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from storage.blobs import BlobStore
+from storage.blobs import StoredObject, Unfinished, unfinished_files
 from storage.db import Catalog
 from storage.models import Image, ImageStatus, Stylization, StylizationStatus
+
+PAGE = 1000
+VERIFY_THREADS = 8
+DEFAULT_MIN_AGE = 600.0
 
 
 @dataclass(frozen=True)
@@ -35,69 +46,83 @@ class Problem:
     row_id: int | None
     key: str
     detail: str
+    modified: float | None = None  # orphans and unfinished writes: when last written
+    unfinished: Unfinished | None = None
 
     def describe(self) -> str:
         where = f"{self.table} #{self.row_id}: " if self.table else ""
         return f"{self.kind}: {where}{self.detail}"
 
 
-def _check_blob(blobs: BlobStore, key: str) -> str | None:
-    """None if the blob is fine, else the kind of problem."""
-    if not blobs.exists(key):
-        return "missing"
-    if blobs.hash_of(key) != key:
-        return "corrupt"
-    return None
+def _batched(items: Iterator[StoredObject], size: int) -> Iterator[list[StoredObject]]:
+    while page := list(islice(items, size)):
+        yield page
 
 
-def _referenced(catalog: Catalog) -> Iterator[tuple[str, int, str, bool]]:
-    """(table, row id, blob key, already marked broken) for every blob a row refers to."""
+def _referenced(catalog: Catalog) -> Iterator[list[tuple[str, int, str]]]:
+    """Pages of (table, row id, blob key) for every row whose blob should be intact
+    (rows already marked broken say so themselves)."""
     with catalog.read_session() as session:
-        images = select(Image.id, Image.blob_key, Image.status)
-        for row_id, key, status in session.execute(images):
-            yield "images", row_id, key, status == ImageStatus.BROKEN
-        outputs = select(Stylization.id, Stylization.output_blob_key, Stylization.status).where(
-            Stylization.output_blob_key.is_not(None)
+        images = select(Image.id, Image.blob_key).where(Image.status != ImageStatus.BROKEN)
+        for page in session.execute(images.execution_options(yield_per=PAGE)).partitions():
+            yield [("images", row_id, key) for row_id, key in page]
+        outputs = select(Stylization.id, Stylization.output_blob_key).where(
+            Stylization.output_blob_key.is_not(None),
+            Stylization.status != StylizationStatus.BROKEN,
         )
-        for row_id, key, status in session.execute(outputs):
-            yield "stylizations", row_id, key, status == StylizationStatus.BROKEN
+        for page in session.execute(outputs.execution_options(yield_per=PAGE)).partitions():
+            yield [("stylizations", row_id, key) for row_id, key in page]
+
+
+def _known(catalog: Catalog, keys: list[str]) -> set[str]:
+    """Which of ``keys`` some row refers to."""
+    with catalog.read_session() as session:
+        found = set(session.scalars(select(Image.blob_key).where(Image.blob_key.in_(keys))))
+        outputs = select(Stylization.output_blob_key).where(Stylization.output_blob_key.in_(keys))
+        found.update(session.scalars(outputs))
+    return found
 
 
 def check(catalog: Catalog) -> list[Problem]:
     """Every disagreement between the catalog and its blob store."""
     blobs = catalog.blobs
     problems: list[Problem] = []
-    referenced: set[str] = set()
-    verified: dict[str, str | None] = {}
-    for table, row_id, key, marked_broken in _referenced(catalog):
-        referenced.add(key)
-        if marked_broken:
-            continue  # a known, recorded problem: the row says so itself
-        if key not in verified:
-            verified[key] = _check_blob(blobs, key)
-        kind = verified[key]
-        if kind == "missing":
-            problems.append(Problem(kind, table, row_id, key, f"blob {key} is missing"))
-        elif kind == "corrupt":
-            problems.append(
-                Problem(kind, table, row_id, key, f"blob {key} does not match its sha256")
+    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="dreamcrawl-check") as pool:
+        for page in _referenced(catalog):
+            keys = sorted({key for _, _, key in page})
+            verdicts = dict(zip(keys, pool.map(blobs.verify, keys), strict=True))
+            for table, row_id, key in page:
+                if verdicts[key] == "missing":
+                    detail = f"blob {key} is missing"
+                elif verdicts[key] == "corrupt":
+                    detail = f"blob {key} does not match its sha256"
+                else:
+                    continue
+                problems.append(Problem(verdicts[key], table, row_id, key, detail))  # type: ignore[arg-type]
+    for objects in _batched(blobs.list_objects(), PAGE):
+        known = _known(catalog, [obj.key for obj in objects])
+        problems.extend(
+            Problem(
+                "orphan",
+                None,
+                None,
+                obj.key,
+                f"blob {obj.key} is not referenced by any row",
+                modified=obj.modified,
             )
-    for key in blobs.iter_keys():
-        if key not in referenced:
-            problems.append(
-                Problem("orphan", None, None, key, f"blob {key} is not referenced by any row")
-            )
-    leftovers = list(blobs.temp_files())
+            for obj in objects
+            if obj.key not in known
+        )
+    leftovers = list(blobs.unfinished())
     # Crawl runs keep their in-flight writes in runs/<id>/tmp (removed when they resume).
     runs_dir = catalog.settings.runs_dir
     if runs_dir.is_dir():
-        leftovers += sorted(p for p in runs_dir.glob("*/tmp/*") if p.is_file())
-    for tmp in leftovers:
-        problems.append(Problem("stale-temp", None, None, str(tmp), f"unfinished write {tmp}"))
+        leftovers += unfinished_files(sorted(p for p in runs_dir.glob("*/tmp/*") if p.is_file()))
+    problems.extend(
+        Problem("stale-temp", None, None, item.ident, item.detail, item.started, item)
+        for item in leftovers
+    )
     return problems
-
-
-DEFAULT_MIN_AGE = 600.0
 
 
 def repair(
@@ -106,13 +131,6 @@ def repair(
     """Fix what ``check`` found; return one line per action taken (or skipped)."""
     actions: list[str] = []
     now = time.time()
-
-    def young(path: Path) -> bool:
-        try:
-            return now - path.stat().st_mtime < min_age
-        except FileNotFoundError:
-            return False
-
     broken_images = {p.row_id for p in problems if p.table == "images" and p.row_id}
     broken_outputs = {p.row_id for p in problems if p.table == "stylizations" and p.row_id}
     with catalog.session() as session:
@@ -129,15 +147,15 @@ def repair(
             )
             actions.extend(f"marked stylizations #{i} broken" for i in sorted(broken_outputs))
     for problem in problems:
+        if problem.kind not in ("orphan", "stale-temp"):
+            continue
+        if problem.modified is not None and now - problem.modified < min_age:
+            name = Path(problem.key).name if problem.kind == "stale-temp" else problem.key
+            actions.append(f"left {name}: younger than {min_age:g} s, a writer may own it")
+            continue
         if problem.kind == "orphan":
-            path = catalog.blobs.path(problem.key)
-        elif problem.kind == "stale-temp":
-            path = Path(problem.key)
-        else:
-            continue
-        if young(path):
-            actions.append(f"left {path.name}: younger than {min_age:g} s, a writer may own it")
-            continue
-        path.unlink(missing_ok=True)
+            catalog.blobs.delete(problem.key)
+        elif problem.unfinished is not None:
+            catalog.blobs.discard(problem.unfinished)
         actions.append(f"removed {problem.kind} {problem.key}")
     return actions

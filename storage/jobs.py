@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Image, ImageStatus, Stylization, StylizationStatus, utcnow
@@ -58,16 +58,18 @@ def plan(
     """Ensure a row exists for each image; return the ids of rows that still need work.
 
     Images already dreamed with this request (``done``) are skipped: that is what
-    makes re-runs free. ``limit`` caps how many rows are returned.
+    makes re-runs free. ``limit`` caps how many rows are returned, and no row is planned
+    beyond it: a ``--limit`` run leaves no ``pending`` rows for images it will not
+    dream (:func:`owed` counts what is left for later).
     """
-    images = select(Image.id).where(Image.status == ImageStatus.OK).order_by(Image.id)
-    if image_ids is not None:
-        images = images.where(Image.id.in_(list(image_ids)))
-    existing = select(Stylization.image_id).where(
-        Stylization.params_hash == request.params_hash,
-        Stylization.weights_sha256 == request.weights_sha256,
+    todo = _todo(request, image_ids, max_attempts)
+    if limit is not None:
+        todo = todo.limit(limit)
+    ready = list(session.scalars(todo))
+    room = None if limit is None else limit - len(ready)
+    missing = (
+        [] if room is not None and room <= 0 else _unplanned(session, request, image_ids, room)
     )
-    missing = [row for row in session.scalars(images.where(Image.id.not_in(existing)))]
     if missing:
         rows = [
             {
@@ -91,6 +93,29 @@ def plan(
             index_elements=["image_id", "params_hash", "weights_sha256"]
         )
         session.execute(stmt, rows)
+        todo = _todo(request, image_ids, max_attempts)
+        if limit is not None:
+            todo = todo.limit(limit)
+        ready = list(session.scalars(todo))
+    return ready
+
+
+def owed(
+    session: Session,
+    request: DreamRequest,
+    *,
+    image_ids: Sequence[int] | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> int:
+    """How many images still owe this dream (claimable rows plus images without one)."""
+    claimable = session.scalar(
+        select(func.count()).select_from(_todo(request, image_ids, max_attempts).subquery())
+    )
+    return int(claimable or 0) + len(_unplanned(session, request, image_ids, None))
+
+
+def _todo(request: DreamRequest, image_ids: Sequence[int] | None, max_attempts: int) -> Any:
+    """The request's rows a worker may claim now, oldest first."""
     todo = (
         select(Stylization.id)
         .where(
@@ -102,9 +127,24 @@ def plan(
     )
     if image_ids is not None:
         todo = todo.where(Stylization.image_id.in_(list(image_ids)))
+    return todo
+
+
+def _unplanned(
+    session: Session, request: DreamRequest, image_ids: Sequence[int] | None, limit: int | None
+) -> list[int]:
+    """Ids of usable images with no row for this request yet (at most ``limit``)."""
+    images = select(Image.id).where(Image.status == ImageStatus.OK).order_by(Image.id)
+    if image_ids is not None:
+        images = images.where(Image.id.in_(list(image_ids)))
+    existing = select(Stylization.image_id).where(
+        Stylization.params_hash == request.params_hash,
+        Stylization.weights_sha256 == request.weights_sha256,
+    )
+    query = images.where(Image.id.not_in(existing))
     if limit is not None:
-        todo = todo.limit(limit)
-    return list(session.scalars(todo))
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def claim(
@@ -172,3 +212,27 @@ def fail(session: Session, stylization_id: int, error: str) -> None:
             finished_at=utcnow(),
         )
     )
+
+
+def release(session: Session, flow_run_id: str) -> int:
+    """Hand back every row a flow run still holds (it was cancelled or crashed).
+
+    The rows become ``pending`` at once instead of waiting for their lease to expire,
+    and the interrupted attempt does not count against the row's retries.
+    """
+    result = session.execute(
+        update(Stylization)
+        .where(
+            Stylization.status == StylizationStatus.RUNNING,
+            Stylization.prefect_flow_run_id == flow_run_id,
+        )
+        .values(
+            status=StylizationStatus.PENDING,
+            lease_expires_at=None,
+            attempts=func.max(Stylization.attempts - 1, 0)
+            if session.get_bind().dialect.name == "sqlite"
+            else func.greatest(Stylization.attempts - 1, 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +14,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from storage.errors import UserError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -28,9 +32,64 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+@dataclass(frozen=True)
+class Revision:
+    """One migration, as ``dreamcrawl db history`` lists it."""
+
+    revision: str
+    down_revision: str | None
+    doc: str
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def history() -> list[Revision]:
+    """Every migration, newest first."""
+    return [
+        Revision(rev.revision, rev.down_revision, rev.doc or "")  # type: ignore[arg-type]
+        for rev in _scripts().walk_revisions()
+    ]
+
+
+def downgrade_target(engine: Engine, target: str) -> str | None:
+    """The revision ``target`` (an id, "-N" or "base") names from where the catalog is.
+
+    None means base: the empty database. Refuses what Alembic would refuse with a
+    traceback: an empty catalog, an unknown revision, a step past the first migration.
+    """
+    current = current_revision(engine)
+    if current is None:
+        raise UserError("the catalog has no schema yet: nothing to downgrade")
+    by_id = {rev.revision: rev for rev in history()}
+    if target == "base":
+        return None
+    steps = re.fullmatch(r"-(\d+)", target)
+    if steps:
+        revision: str | None = current
+        for _ in range(int(steps.group(1))):
+            if revision is None:
+                raise UserError(f"cannot go {target} from {current}: only base lies below")
+            revision = by_id[revision].down_revision
+        return revision
+    if target not in by_id:
+        raise UserError(
+            f"unknown revision '{target}'; accepted: -N, base, {', '.join(sorted(by_id))}"
+        )
+    below = {None}
+    revision = current
+    while revision is not None:
+        revision = by_id[revision].down_revision
+        below.add(revision)
+    if target not in below:
+        raise UserError(f"revision {target} is not below the catalog's {current}")
+    return target
+
+
 def head_revision() -> str:
     """The newest migration this code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 

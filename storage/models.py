@@ -1,6 +1,6 @@
 """Typed SQLAlchemy 2.0 models of the catalog.
 
-The catalog keeps everything DESIGN.md lists: crawl runs, images (one row per distinct
+The catalog keeps crawl runs, images (one row per distinct
 sha256), sightings (where and why an image was seen), rejections (so nothing a crawl saw
 disappears silently) and stylizations (every dream with its full lineage).
 
@@ -12,6 +12,7 @@ deterministic across SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -51,19 +52,25 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
 
-class CrawlStatus:
+class CrawlStatus(StrEnum):
+    """Where a crawl run stands (``crawl_runs.status``)."""
+
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
 
-class ImageStatus:
+class ImageStatus(StrEnum):
+    """Whether an image's original blob can be used (``images.status``)."""
+
     OK = "ok"
     BROKEN = "broken"  # its blob is missing or corrupt (set by `catalog check --repair`)
 
 
-class StylizationStatus:
+class StylizationStatus(StrEnum):
+    """Where a dream stands in the queue (``stylizations.status``, storage/jobs.py)."""
+
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"

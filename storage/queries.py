@@ -10,7 +10,7 @@ or stream it with :func:`iter_rows`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,57 +77,78 @@ def _run_sources_exists(dialect: str) -> str:
 
 
 def _layer_clause(view_layers: str) -> str:
-    # Layers are validated names (mixed0..mixed10), so LIKE needs no escaping.
+    # Layer names are checked to be plain [a-z0-9] words, so LIKE needs no escaping.
     return f"(',' || {view_layers} || ',') LIKE :{{p}}"
+
+
+def _image_kind(kind: Kind) -> bool:
+    return kind.name in ("stylizations", "images")
+
+
+def _keyword_sql(kind: Kind, dialect: str) -> str:
+    if _image_kind(kind):
+        return _keyword_exists(dialect, "sightings", "s.image_id = v.image_id")
+    return _keyword_exists(dialect, "crawl_runs", "r.id = v.crawl_run_id")
+
+
+def _plus(dialect: str) -> str:
+    # In a correlated EXISTS, "+col" (SQLite) keeps the planner on the image_id index
+    # instead of scanning a column's own index once per outer row.
+    return "+" if dialect == "sqlite" else ""
+
+
+def _source_sql(kind: Kind, dialect: str) -> str:
+    if _image_kind(kind):
+        return (
+            "EXISTS (SELECT 1 FROM sightings s "
+            f"WHERE s.image_id = v.image_id AND {_plus(dialect)}s.source IN :{{p}})"
+        )
+    return _run_sources_exists(dialect)
+
+
+def _preset_sql(kind: Kind, dialect: str) -> str:
+    if kind.name == "stylizations":
+        return "v.preset IN :{p}"
+    return (
+        "EXISTS (SELECT 1 FROM stylizations st "
+        f"WHERE st.image_id = v.image_id AND {_plus(dialect)}st.preset IN :{{p}})"
+    )
+
+
+def _layer_sql(kind: Kind, dialect: str) -> str:
+    if kind.name == "stylizations":
+        return _layer_clause("v.layers")
+    return (
+        "EXISTS (SELECT 1 FROM v_stylized vs WHERE vs.image_id = v.image_id AND "
+        f"{_layer_clause('vs.layers')})"
+    )
+
+
+def _run_sql(kind: Kind, dialect: str) -> str:
+    if _image_kind(kind):
+        # Driven from the run's sightings: a run is small next to the catalog.
+        return "v.image_id IN (SELECT s.image_id FROM sightings s WHERE s.crawl_run_id IN :{p})"
+    return "v.crawl_run_id IN :{p}"
+
+
+# One SQL template per filter (``{p}`` is its bound parameter), by filter name.
+FILTER_SQL: dict[str, Callable[[Kind, str], str]] = {
+    "keyword": _keyword_sql,
+    "source": _source_sql,
+    "preset": _preset_sql,
+    "layer": _layer_sql,
+    "status": lambda kind, dialect: "v.status IN :{p}",
+    "reason": lambda kind, dialect: "v.reason IN :{p}",
+    "run": _run_sql,
+    "image": lambda kind, dialect: "v.image_id IN :{p}",
+    "since": lambda kind, dialect: f"v.{kind.date_column} >= :{{p}}",
+    "until": lambda kind, dialect: f"v.{kind.date_column} < :{{p}}",
+}
 
 
 def _filter_sql(kind: Kind, name: str, dialect: str) -> str:
     """SQL template for one filter on ``kind``; ``{p}`` is its bound parameter."""
-    image_kinds = kind.name in ("stylizations", "images")
-    if name == "keyword":
-        if image_kinds:
-            return _keyword_exists(dialect, "sightings", "s.image_id = v.image_id")
-        return _keyword_exists(dialect, "crawl_runs", "r.id = v.crawl_run_id")
-    # In a correlated EXISTS, "+col" (SQLite) keeps the planner on the image_id index
-    # instead of scanning a column's own index once per outer row.
-    plus = "+" if dialect == "sqlite" else ""
-    if name == "source":
-        if image_kinds:
-            return (
-                "EXISTS (SELECT 1 FROM sightings s "
-                f"WHERE s.image_id = v.image_id AND {plus}s.source IN :{{p}})"
-            )
-        return _run_sources_exists(dialect)
-    if name == "preset":
-        if kind.name == "stylizations":
-            return "v.preset IN :{p}"
-        return (
-            "EXISTS (SELECT 1 FROM stylizations st "
-            f"WHERE st.image_id = v.image_id AND {plus}st.preset IN :{{p}})"
-        )
-    if name == "layer":
-        if kind.name == "stylizations":
-            return _layer_clause("v.layers")
-        return (
-            "EXISTS (SELECT 1 FROM v_stylized vs WHERE vs.image_id = v.image_id AND "
-            f"{_layer_clause('vs.layers')})"
-        )
-    if name == "status":
-        return "v.status IN :{p}"
-    if name == "reason":
-        return "v.reason IN :{p}"
-    if name == "run":
-        if image_kinds:
-            # Driven from the run's sightings: a run is small next to the catalog.
-            return "v.image_id IN (SELECT s.image_id FROM sightings s WHERE s.crawl_run_id IN :{p})"
-        return "v.crawl_run_id IN :{p}"
-    if name == "image":
-        return "v.image_id IN :{p}"
-    if name == "since":
-        return f"v.{kind.date_column} >= :{{p}}"
-    if name == "until":
-        return f"v.{kind.date_column} < :{{p}}"
-    raise AssertionError(name)
+    return FILTER_SQL[name](kind, dialect)
 
 
 def build_select(

@@ -1,16 +1,20 @@
 """DeepDream on InceptionV3 (ImageNet): weights, feature network, objectives, octaves, tiling.
 
-Library entry points (the CLI and the flows use these)::
+For a notebook, one call (a path, a PIL image or a NumPy array; overrides as in
+``dreamcrawl dream``)::
 
-    from stylize import get_preset, load_engine
-    engine = load_engine()                      # built once per process
-    result = engine.dream(image, get_preset("classic"))   # a PIL image or an h×w×3 array
-    result.image, result.objective_before, result.objective_after
-    results = engine.dream_many(images, get_preset("classic"))  # tiles share network calls
+    import stylize
+    result = stylize.dream("cat.jpg", preset="classic", steps=5, layers="mixed4,mixed5")
+    result.image.save("cat-dream.jpg")
+
+The CLI and the flows build a :class:`DreamParams` (the typed dream parameters) and run
+``load_engine().dream(image, params.config(preset))``; ``dream_many(images, config)``
+dreams several images together (their tiles share network calls).
 
 TensorFlow is imported lazily: importing :mod:`stylize` stays cheap.
 """
 
+from stylize.api import as_image, dream
 from stylize.config import (
     ENGINE_VERSION,
     PRESETS,
@@ -21,7 +25,9 @@ from stylize.config import (
     parse_layers,
 )
 from stylize.engine import DreamResult, Engine, load_engine
+from stylize.errors import StylizeError
 from stylize.network import LAYER_CHANNELS, LAYER_NAMES
+from stylize.params import DreamParams, Layer, Preset
 from stylize.weights import WeightsInfo
 
 __all__ = [
@@ -31,9 +37,15 @@ __all__ = [
     "PRESETS",
     "PRESETS_VERSION",
     "DreamConfig",
+    "DreamParams",
     "DreamResult",
     "Engine",
+    "Layer",
+    "Preset",
+    "StylizeError",
     "WeightsInfo",
+    "as_image",
+    "dream",
     "get_preset",
     "load_engine",
     "parse_channel",

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -290,7 +291,19 @@ def _device_name() -> str:
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
-    return f"GPU:{gpus[0].name}" if gpus else "CPU"
+    name = f"GPU:{gpus[0].name}" if gpus else "CPU"
+    log.info("dreams run on %s", _describe_device(tf, name))
+    return name
+
+
+def _describe_device(tf: Any, name: str) -> str:
+    """One line for the log: which device, and why not a GPU (TF's own lines may be quiet)."""
+    physical = tf.config.list_physical_devices("GPU")
+    if name == "CPU":
+        built = "with" if tf.test.is_built_with_cuda() else "without"
+        return f"the CPU: TensorFlow (built {built} CUDA) sees no GPU"
+    details = tf.config.experimental.get_device_details(physical[0]) if physical else {}
+    return f"{name} ({details.get('device_name', 'GPU')}; {len(physical)} GPU(s) visible)"
 
 
 _ENGINES: dict[str, Engine] = {}

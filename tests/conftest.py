@@ -5,6 +5,7 @@
 - ``pg_admin_url``: one real PostgreSQL server for the session (tests/pg_server.py).
 - ``db_url``: parametrized over SQLite and PostgreSQL; a test that takes it runs on both.
 - ``catalog``: an opened, migrated catalog on ``db_url``'s database.
+- ``s3_server`` and ``blob_backend`` (local folder and S3; tests/s3_fixture.py).
 - ``converted_weights`` / ``engine`` (tests/weights_fixture.py) and ``prefect_server``
   (tests/prefect_fixture.py).
 """
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Session fixtures that modules ask for by name: real converted InceptionV3 weights
 # (``converted_weights``, ``engine``) and one Prefect test server (``prefect_server``).
-pytest_plugins = ["tests.weights_fixture", "tests.prefect_fixture"]
+pytest_plugins = ["tests.weights_fixture", "tests.prefect_fixture", "tests.s3_fixture"]
 
 # Prefect and friends must never try to reach the internet from the tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")

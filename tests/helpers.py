@@ -68,3 +68,10 @@ def dreamcrawl(
         text=True,
         timeout=timeout,
     )
+
+
+def visible_device_kind() -> str:
+    """ "GPU" when TensorFlow sees one (dreams then run there), else "CPU"."""
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"

@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from crawler.run_state import JOURNAL
-from storage.blobs import BlobStore
 from storage.db import open_catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.settings import Settings
@@ -78,7 +77,10 @@ def count_sightings(settings: Settings) -> int:
         return db.execute("SELECT count(*) FROM sightings").fetchone()[0]
 
 
-def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(settings: Settings) -> None:
+def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(
+    blob_backend: Settings,
+) -> None:
+    settings = blob_backend
     gate = Gate()
     catalog = open_catalog(settings)
     with serve(LocalSite()) as site:
@@ -109,9 +111,7 @@ def test_killed_crawl_resumes_without_duplicates_orphans_or_losses(settings: Set
 
         # What a kill between writing a blob and committing its rows leaves behind:
         run_dir = settings.runs_dir / str(run.id)
-        stray = BlobStore(settings.objects_dir, tmp_dir=run_dir / "tmp").put_bytes(
-            b"never committed"
-        )
+        stray = catalog.blobs.for_run(run_dir / "tmp").put_bytes(b"never committed")
         with open(run_dir / JOURNAL, "a") as journal:
             journal.write(stray + "\n")
         (run_dir / "tmp").mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.settings import Settings
 from tests import hostile_site
+from tests.s3_fixture import prefix_for, use_s3
 from tests.site_fixture import LocalSite, serve
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))
@@ -38,8 +39,11 @@ class Crawled:
         return path if path.startswith("http") else self.site.url(path)
 
 
-@pytest.fixture(scope="module")
-def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
+@pytest.fixture(scope="module", params=["local", "s3"])
+def crawled(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Crawled]:
+    """The hostile site crawled once per blob store (local folder, S3)."""
     home = tmp_path_factory.mktemp("home")
     with (
         pytest.MonkeyPatch.context() as env,
@@ -47,6 +51,9 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     ):
         env.setenv("DREAMCRAWL_HOME", str(home))
         env.delenv("DREAMCRAWL_DB_URL", raising=False)
+        env.delenv("DREAMCRAWL_BLOBS", raising=False)
+        if request.param == "s3":
+            use_s3(request.getfixturevalue("s3_server"), prefix_for("crawl-site"), env)
         command = [DREAMCRAWL, "crawl", "--start-url", site.url("/"), "--depth", "1"]
         command += ["--allow-private", "--json"]
         for keyword in hostile_site.KEYWORDS:

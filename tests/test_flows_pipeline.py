@@ -12,6 +12,7 @@ from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting, Stylization, StylizationStatus
 from storage.settings import Settings
+from stylize.params import DreamParams
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -31,7 +32,7 @@ def test_pipeline_crawls_then_dreams_what_it_found(
             allow_private=True,
             max_images=10,
             depth=2,
-            steps=2,
+            dream=DreamParams(steps=2),
             return_state=True,
         )
     result = state.result()

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,8 +23,7 @@ from storage.models import CrawlRun, CrawlStatus, Sighting
 from storage.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import dreamcrawl
-
-DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
+from tests.prefect_fixture import wait_for
 
 
 @pytest.mark.parametrize(
@@ -41,7 +37,22 @@ DEADLINE = 240.0  # seconds to wait for the server, the schedule and the run
         ),
         ("[[crawl]]\ncron='* * * * *'\n", "needs at least name and cron"),
         ("[schedules]\n", "unknown section 'schedules'"),
+        ("[pools]\ngpu = 'big'\n", "[pools] takes crawl"),
         ("[[crawl]\n", "is not valid TOML/YAML"),
+        (
+            "[[crawl]]\nname='a'\ncron='0 3 * * *'\ntimezone='Mars/Olympus'\nkeywords=['cat']\n",
+            "unknown timezone 'Mars/Olympus'",
+        ),
+        (
+            "[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\nmax_images='many'\n",
+            "invalid parameter max_images: Input should be a valid integer",
+        ),
+        (
+            "[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords='x'\n",
+            "keywords: Input should be a valid list",
+        ),
+        ("[[crawl]]\nname='a'\ncron='* * * * *'\nkeywords=['x']\npaused='yes'\n", "paused must be"),
+        ("[on_demand]\npresets=['nope']\n", "unknown preset 'nope'"),
     ],
 )
 def test_bad_serve_config_is_one_line_exit_2(
@@ -56,6 +67,18 @@ def test_bad_serve_config_is_one_line_exit_2(
     assert fragment in lines[0]
 
 
+def test_serve_refuses_a_bad_timezone_before_serving(settings: Settings, tmp_path: Path) -> None:
+    """Without --check too: one line and exit 2, not a traceback once Prefect has started."""
+    config = tmp_path / "serve.toml"
+    config.write_text("[[crawl]]\nname='a'\ncron='0 3 * * *'\ntimezone='Nowhere'\nkeywords=['x']\n")
+    result = dreamcrawl("serve", "--config", str(config), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"dreamcrawl: error: {config}: crawl[0]: unknown timezone 'Nowhere'; use an IANA name "
+        "such as 'UTC' or 'Europe/Paris'"
+    ]
+
+
 def test_yaml_config_is_accepted(settings: Settings, tmp_path: Path) -> None:
     config = tmp_path / "serve.yaml"
     config.write_text(
@@ -66,62 +89,6 @@ def test_yaml_config_is_accepted(settings: Settings, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("cats-nightly\tcrawl\tcron 0 3 * * *")
     assert "stylize\ton-demand" in result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "2",
-    }
-    with open(tmp_path / "prefect-server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        _wait_for(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, "server")
-        yield {"PREFECT_API_URL": api, "PREFECT_HOME": env["PREFECT_HOME"]}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Poll ``condition`` until it holds; fail after DEADLINE seconds."""
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"gave up waiting for the {what}")
 
 
 def test_scheduled_crawl_fires_on_its_cron(
@@ -155,9 +122,9 @@ def test_scheduled_crawl_fires_on_its_cron(
 
         try:
             # The scheduler creates runs ahead of time...
-            _wait_for(lambda: len(scheduled_runs()) >= 1, "scheduled runs")
+            wait_for(lambda: len(scheduled_runs()) >= 1, "scheduled runs")
             # ...and the first one runs at the next minute boundary.
-            _wait_for(
+            wait_for(
                 lambda: any(r["state_type"] == "COMPLETED" for r in scheduled_runs()),
                 "scheduled crawl to complete",
             )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image as PILImage
 
 from storage.db import open_catalog
 from storage.models import Stylization, StylizationStatus
@@ -14,11 +16,12 @@ from tests.helpers import add_image, dreamcrawl, photo_bytes
 
 
 def test_stylize_command_dreams_the_catalog(
-    settings: Settings,
+    blob_backend: Settings,
     converted_weights: Path,
     tmp_path: Path,
 ) -> None:
-    catalog = open_catalog(settings)
+    """On the local folder and on S3: the dream, its export and its gallery."""
+    catalog = open_catalog(blob_backend)
     add_image(catalog, photo_bytes("rocket", size=128))
     env = {"DREAMCRAWL_WEIGHTS": str(converted_weights), "PREFECT_HOME": str(tmp_path / "p")}
     result = dreamcrawl("stylize", "--preset", "fast", "--steps", "1", env=env)
@@ -28,6 +31,23 @@ def test_stylize_command_dreams_the_catalog(
         rows = session.scalars(sa.select(Stylization)).all()
     assert [r.status for r in rows] == [StylizationStatus.DONE]
     assert rows[0].prefect_flow_run_id
+    key = rows[0].output_blob_key
+    assert key is not None
+    with catalog.blobs.open(key) as fh, PILImage.open(fh) as out:
+        assert out.size[0] > 0
+
+    exported = dreamcrawl("catalog", "export", str(tmp_path / "out.csv"))
+    assert exported.returncode == 0, exported.stderr
+    with open(tmp_path / "out.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["output_sha256"] == key
+    # The path column names the object: under DREAMCRAWL_HOME, or in the bucket.
+    assert catalog.blobs.url(key).endswith(row["output_path"])
+
+    gallery = dreamcrawl("catalog", "gallery", str(tmp_path / "gallery"))
+    assert gallery.returncode == 0, gallery.stderr
+    copies = list((tmp_path / "gallery" / "full").iterdir())
+    assert {p.read_bytes() for p in copies} >= {catalog.blobs.read_bytes(key)}
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from stylize.weights import (
     find_weights,
     load_weights,
 )
-from tests.weights_fixture import photo
+from tests.weights_fixture import keras_cache_file, photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -203,22 +203,6 @@ def test_weights_info_command(converted_weights: Path, tmp_path: Path) -> None:
     assert info["fingerprint"] == "ok"
 
 
-def _keras_cache_file(converted: Path, path: Path, include_top: bool) -> None:
-    """A file in the layout Keras' own ImageNet download has (legacy HDF5, by layer name)."""
-    import h5py
-    import keras
-    from keras.src.legacy.saving import legacy_h5_format
-
-    notop = keras.applications.InceptionV3(weights=None, include_top=False)
-    notop.load_weights(converted)
-    model = keras.applications.InceptionV3(weights=None, include_top=include_top)
-    for source, target in zip(notop.layers, model.layers, strict=False):
-        target.set_weights(source.get_weights())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as handle:
-        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
-
-
 def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
     converted_weights: Path,
     tmp_path: Path,
@@ -234,7 +218,7 @@ def test_keras_cache_file_with_a_classifier_enables_the_class_objective(
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     path = tmp_path / "keras" / "models" / KERAS_FILENAMES[0]
-    _keras_cache_file(converted_weights, path, include_top=True)
+    keras_cache_file(converted_weights, path, include_top=True)
     settings = Settings(home=tmp_path / "home", db_url="sqlite://")
     source, found = find_weights(weights_dir=settings.weights_dir)
     assert (source, found) == ("keras-cache", path)

@@ -49,3 +49,31 @@ def photo(name: str = "chelsea", width: int = 192) -> Image.Image:
     image = Image.fromarray(np.asarray(pixels)).convert("RGB")
     height = round(image.height * width / image.width)
     return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def keras_cache_file(converted: Path, path: Path, include_top: bool) -> None:
+    """A file in the layout Keras' own ImageNet download has (legacy HDF5, by layer name)."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    notop = keras.applications.InceptionV3(weights=None, include_top=False)
+    notop.load_weights(converted)
+    model = keras.applications.InceptionV3(weights=None, include_top=include_top)
+    for source, target in zip(notop.layers, model.layers, strict=False):
+        target.set_weights(source.get_weights())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+
+
+@pytest.fixture(scope="session")
+def classifier_weights(converted_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Keras-layout InceptionV3 file with a 1000-class top: the real convolutions under
+    a freshly initialized classifier (no ImageNet top can be downloaded in CI), so the
+    class-score objective can run."""
+    from stylize.weights import KERAS_FILENAMES
+
+    path = tmp_path_factory.mktemp("keras") / KERAS_FILENAMES[0]
+    keras_cache_file(converted_weights, path, include_top=True)
+    return path

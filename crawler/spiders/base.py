@@ -15,7 +15,7 @@ from typing import Any
 
 import scrapy
 from scrapy import Request, signals
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import defer, error
@@ -26,6 +26,11 @@ from crawler.items import Candidate, ImageItem, OutcomeKind, RejectedItem
 from crawler.middlewares import Refused
 
 IMAGE_PRIORITY = 10
+REQUIRED_EXAMPLES = {
+    "keywords": "cat,kitten",
+    "start_urls": "https://example.org/",
+    "sources": "commons",
+}
 CANDIDATE = "dreamcrawl_candidate"
 BUDGETED = "dreamcrawl_budgeted"
 
@@ -64,6 +69,13 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
     return reasons.ERROR, f"{type(exc).__name__}: {exc}"
 
 
+def as_list(value: str | Iterable[str]) -> list[str]:
+    """A spider argument as a list: ``scrapy crawl -a`` gives "a,b" strings."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
 def original_url(request: Request) -> str:
     """The URL as first considered, before any redirect."""
     chain = request.meta.get("redirect_urls")
@@ -74,6 +86,8 @@ class KeywordSpider(scrapy.Spider):
     """Base of our spiders. ``max_images`` counts new images kept by this crawl run."""
 
     source_name = "site"
+    # Spider arguments without which a plain ``scrapy crawl`` would crawl nothing.
+    required_args: tuple[str, ...] = ("keywords",)
 
     def __init__(
         self,
@@ -85,16 +99,27 @@ class KeywordSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.keywords = list(keywords)
+        self.keywords = as_list(keywords)
         self.seen: set[str] = set(done_urls)
-        self.max_images = max_images
-        self.kept = kept
+        self.max_images = int(max_images)
+        self.kept = int(kept)
         self.in_flight = 0
         self.waiting: deque[Request] = deque()
         self.not_considered = 0
 
     @classmethod
+    def setting_defaults(cls, settings: Any) -> dict[str, Any]:
+        """Spider arguments a plain ``scrapy crawl`` leaves out, from the settings."""
+        return {"max_images": settings.getint("DREAMCRAWL_MAX_IMAGES")}
+
+    @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> KeywordSpider:
+        for name, value in cls.setting_defaults(crawler.settings).items():
+            kwargs.setdefault(name, value)
+        missing = [name for name in cls.required_args if not kwargs.get(name)]
+        if missing:
+            example = " ".join(f"-a {name}={REQUIRED_EXAMPLES[name]}" for name in missing)
+            raise UsageError(f"scrapy crawl {cls.name} needs {example} (comma-separated lists)")
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.item_finished, signal=signals.item_scraped)
         crawler.signals.connect(spider.item_finished, signal=signals.item_dropped)

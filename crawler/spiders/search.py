@@ -21,15 +21,16 @@ from crawler import reasons
 from crawler.items import Candidate
 from crawler.middlewares import host_allowed
 from crawler.sources import SOURCES, SearchResult, SearchSource
-from crawler.spiders.base import KeywordSpider
+from crawler.spiders.base import KeywordSpider, as_list
 
 
 class SearchSpider(KeywordSpider):
     name = "search"
+    required_args = ("keywords", "sources")
 
     def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.source_names = list(sources)
+        self.source_names = as_list(sources)
         self.sources: dict[str, SearchSource] = {}
 
     @property

@@ -20,7 +20,7 @@ from crawler import keywords as kw
 from crawler import reasons
 from crawler.items import Candidate, RejectedItem
 from crawler.middlewares import ALLOWED_SCHEMES, host_allowed
-from crawler.spiders.base import CANDIDATE, KeywordSpider
+from crawler.spiders.base import CANDIDATE, KeywordSpider, as_list
 
 IGNORED_SCHEMES = ("data:", "javascript:", "mailto:", "tel:", "about:", "blob:")
 DEPTH = "dreamcrawl_depth"
@@ -48,6 +48,7 @@ def squash(texts: list[str], limit: int) -> str:
 class SiteSpider(KeywordSpider):
     name = "site"
     source_name = "site"
+    required_args = ("keywords", "start_urls")
 
     def __init__(
         self,
@@ -58,10 +59,18 @@ class SiteSpider(KeywordSpider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.start_urls = list(start_urls)
-        self.depth = depth
+        self.start_urls = as_list(start_urls)
+        self.depth = int(depth)
         hosts = [urlsplit(u).hostname or "" for u in self.start_urls]
         self.allowed_domains = sorted({h.lower() for h in hosts if h} | set(allowed_domains or []))
+
+    @classmethod
+    def setting_defaults(cls, settings: Any) -> dict[str, Any]:
+        return {
+            **super().setting_defaults(settings),
+            "depth": settings.getint("DREAMCRAWL_DEPTH"),
+            "allowed_domains": settings.getlist("DREAMCRAWL_ALLOWED_DOMAINS"),
+        }
 
     async def start(self) -> Any:
         for url in self.start_urls:

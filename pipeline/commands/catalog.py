@@ -31,7 +31,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("catalog", help="query and check the catalog")
     actions = parser.add_subparsers(dest="catalog_action", metavar="ACTION")
     actions.required = True
+    for add in (_register_check, _register_list, _register_show, _register_sql,
+                _register_export, _register_gallery):  # fmt: skip
+        add(actions)
 
+
+def _register_check(actions: Any) -> None:
     check = actions.add_parser(
         "check",
         help="verify every blob against its row; find orphans",
@@ -53,6 +58,8 @@ def register(subparsers: Any) -> None:
     check.add_argument("--json", action="store_true", help="print problems as JSON")
     check.set_defaults(func=run_check)
 
+
+def _register_list(actions: Any) -> None:
     kinds = ", ".join(KIND_NAMES)
     listing = actions.add_parser(
         "list",
@@ -66,6 +73,8 @@ def register(subparsers: Any) -> None:
     _add_json(listing)
     listing.set_defaults(func=run_list)
 
+
+def _register_show(actions: Any) -> None:
     show = actions.add_parser(
         "show",
         help="one image's whole lineage",
@@ -76,6 +85,8 @@ def register(subparsers: Any) -> None:
     _add_json(show)
     show.set_defaults(func=run_show)
 
+
+def _register_sql(actions: Any) -> None:
     sql = actions.add_parser(
         "sql",
         help="run a read-only SQL query",
@@ -92,6 +103,8 @@ def register(subparsers: Any) -> None:
     _add_json(sql)
     sql.set_defaults(func=run_sql)
 
+
+def _register_export(actions: Any) -> None:
     export = actions.add_parser(
         "export",
         help="export to CSV or Parquet",
@@ -110,6 +123,8 @@ def register(subparsers: Any) -> None:
     _add_shape(export, default_limit=None)
     export.set_defaults(func=run_export)
 
+
+def _register_gallery(actions: Any) -> None:
     gallery = actions.add_parser(
         "gallery",
         help="write a static HTML gallery",
@@ -187,8 +202,14 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _filters(args: argparse.Namespace) -> Any:
+    from storage.errors import UserError
     from storage.queries import Filters, parse_when
+    from stylize.params import Layer
 
+    layers = [layer.value for layer in Layer]
+    for layer in args.layer:
+        if layer not in layers:
+            raise UserError(f"unknown --layer {layer!r}: use one of {', '.join(layers)}")
     return Filters(
         keyword=tuple(args.keyword),
         source=tuple(args.source),
@@ -203,11 +224,18 @@ def _filters(args: argparse.Namespace) -> Any:
     )
 
 
-def _query(args: argparse.Namespace, kind_name: str) -> Any:
+def _query(
+    args: argparse.Namespace, kind_name: str, *, status: tuple[str, ...] | None = None
+) -> Any:
+    """The listing the flags ask for; ``status`` fixes the statuses (the gallery: done)."""
+    from dataclasses import replace
+
     from storage.queries import Query, check_filters, get_kind, parse_columns, parse_sort
 
     kind = get_kind(kind_name)
     filters = _filters(args)
+    if status is not None:
+        filters = replace(filters, status=status)
     check_filters(kind, filters)
     return Query(
         kind=kind,
@@ -299,11 +327,9 @@ def run_export(args: argparse.Namespace) -> int:
 def run_gallery(args: argparse.Namespace) -> int:
     from pipeline.gallery import write_gallery
     from storage.db import open_catalog
+    from storage.models import StylizationStatus
 
-    args.status = ["done"]
-    args.columns = None
-    args.sort = None
-    query = _query(args, "stylizations")
+    query = _query(args, "stylizations", status=(StylizationStatus.DONE.value,))
     catalog = open_catalog(get_settings())
     page, count = write_gallery(catalog, query, args.out_dir, thumb_size=args.thumb_size)
     print(f"wrote {count} before/after pairs to {page}", file=sys.stderr)

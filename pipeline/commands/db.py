@@ -1,7 +1,9 @@
-"""`dreamcrawl db upgrade|current`: manage the catalog's schema with Alembic.
+"""`dreamcrawl db upgrade|downgrade|history|current`: manage the catalog's schema with Alembic.
 
 The catalog upgrades itself on first use; ``db upgrade`` exists for operators who want
-to migrate ahead of time (e.g. before starting several workers against PostgreSQL).
+to migrate ahead of time (e.g. before starting several workers against PostgreSQL), and
+``db downgrade`` to go back to the schema of an older dreamcrawl. The ``alembic`` command
+works too from the repository (alembic.ini); these need no checkout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ def register(subparsers: Any) -> None:
     up.set_defaults(func=run_upgrade)
     cur = actions.add_parser("current", help="print the schema revision of the catalog")
     cur.set_defaults(func=run_current)
+    down = actions.add_parser(
+        "downgrade",
+        help="revert migrations (default: the newest one)",
+        description="Revert the catalog's schema to an older revision. Any later dreamcrawl "
+        "command upgrades it again on first use: run the older dreamcrawl against it.",
+    )
+    down.add_argument(
+        "revision", nargs="?", default="-1", help="-N steps, a revision id, or base (default -1)"
+    )
+    down.add_argument(
+        "--yes", action="store_true", help="confirm going to base (drops every catalog table)"
+    )
+    down.set_defaults(func=run_downgrade)
+    hist = actions.add_parser("history", help="list the migrations, newest first")
+    hist.set_defaults(func=run_history)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -51,4 +68,45 @@ def run_current(args: argparse.Namespace) -> int:
     head = migrate.head_revision()
     state = "up to date" if current == head else f"behind head {head}"
     print(f"{current or 'empty'} ({state})")
+    return 0
+
+
+def run_downgrade(args: argparse.Namespace) -> int:
+    from storage import migrate
+    from storage.db import get_engine
+    from storage.errors import UserError
+
+    engine = get_engine(get_settings().db_url)
+    before = migrate.current_revision(engine)
+    target = migrate.downgrade_target(engine, args.revision)
+    if target is None and not args.yes:
+        raise UserError(
+            f"downgrading {before} to base drops every catalog table and its rows; "
+            "add --yes if that is what you want"
+        )
+    migrate.downgrade(engine, target or "base")
+    print(
+        f"catalog downgraded {before} -> {target or 'base'} ({engine.url.render_as_string()}); "
+        "`dreamcrawl db upgrade` (or any dreamcrawl command) upgrades it again"
+    )
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from storage import migrate
+    from storage.db import get_engine
+
+    settings = get_settings()
+    current = migrate.current_revision(get_engine(settings.db_url))
+    head = migrate.head_revision()
+    for rev in migrate.history():
+        marks = [
+            m
+            for m, on in (("head", rev.revision == head), ("current", rev.revision == current))
+            if on
+        ]
+        suffix = f"  ({', '.join(marks)})" if marks else ""
+        print(f"{rev.down_revision or 'base'} -> {rev.revision}  {rev.doc}{suffix}")
+    if current is None:
+        print("(the catalog has no schema yet: `dreamcrawl db upgrade` creates it)")
     return 0

@@ -25,20 +25,55 @@ def register(subparsers: Any) -> None:
         "--steps", type=int, metavar="N", help="steps per octave (default: the demo's 15)"
     )
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
+    parser.add_argument(
+        "--serve-site-only",
+        action="store_true",
+        help="only serve the demo site on 127.0.0.1 until Ctrl-C (a target for `serve` crawls)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        metavar="N",
+        help="port of --serve-site-only (default 8765; 0 picks a free one)",
+    )
     parser.set_defaults(func=run)
 
 
+def serve_site_only(port: int) -> int:
+    """Serve the bundled site until interrupted, so scheduled crawls have a local target."""
+    import signal
+
+    from pipeline.demo_site import DEMO_KEYWORDS, serve_demo_site
+    from storage.errors import UserError
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly either way
+    try:
+        with serve_demo_site(port) as base_url:
+            keywords = ", ".join(DEMO_KEYWORDS)
+            print(f"demo site on {base_url} (keywords: {keywords}); Ctrl-C stops it", flush=True)
+            signal.pause()
+    except OSError as exc:
+        raise UserError(f"cannot serve the demo site on 127.0.0.1:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    from flows.dreaming import build_config
+    if args.serve_site_only:
+        return serve_site_only(args.port)
     from pipeline.demo import DEMO_STEPS, print_next_steps, run_demo
     from pipeline.demo_site import DEMO_KEYWORDS
+    from stylize.params import DreamParams
 
-    build_config(args.preset)  # an unknown preset is exit 2 before any work
+    steps = DEMO_STEPS if args.steps is None else args.steps
+    dream = DreamParams.parse(presets=[args.preset], steps=steps)
+    dream.configs()  # an unknown preset or a bad step count is exit 2 before any work
     result = run_demo(
         out_dir=args.out,
         keywords=args.keyword or DEMO_KEYWORDS,
-        preset=args.preset,
-        steps=DEMO_STEPS if args.steps is None else args.steps,
+        dream=dream,
         weights=args.weights,
     )
     print_next_steps(result)

@@ -7,6 +7,7 @@ stderr and nothing written at OUT (the result goes to a temporary file, then ren
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -24,25 +25,22 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("input", metavar="IN", help="image file to dream")
     parser.add_argument("output", metavar="OUT", help="file to write (.png, .jpg, .webp, …)")
-    add_dream_options(parser, default_preset=DEFAULT_PRESET, one_image=True)
+    add_dream_options(parser, default_preset=DEFAULT_PRESET)
+    parser.add_argument(
+        "--json", action="store_true", help="print the result and its full parameters as JSON"
+    )
     parser.set_defaults(func=run)
-
-
-def build_config(args: argparse.Namespace):
-    """The preset with the command line's overrides applied, validated."""
-    from flows.dreaming import build_config as configure
-    from pipeline.commands.dream_options import overrides_from_args
-
-    return configure(args.preset, overrides_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pipeline.commands.dream_options import params_from_args
     from stylize.image_io import check_writable, read_image, write_image
 
-    config = build_config(args)
+    params = params_from_args(args)
+    config = params.config()
     image = read_image(args.input)
     check_writable(args.output)
 
@@ -70,6 +68,19 @@ def run(args: argparse.Namespace) -> int:
         result = engine.dream(image, config, progress=progress, clamp_octaves=clamp)
     write_image(result.image, args.output)
     elapsed = time.perf_counter() - started
+    if args.json:
+        report = {
+            "input": args.input,
+            "output": args.output,
+            "preset": args.preset,
+            "params": config.as_dict(),
+            "seconds": round(elapsed, 3),
+            "device": result.device,
+            "objective_before": result.objective_before,
+            "objective_after": result.objective_after,
+        }
+        print(json.dumps(report, indent=2))
+        return 0
     print(
         f"dreamed {args.input} -> {args.output} ({width}×{height}, preset {args.preset}, "
         f"{config.describe()}, {octaves} octave(s) × {config.steps} steps) in {elapsed:.1f} s on "

@@ -1,95 +1,90 @@
-"""Dream-parameter flags shared by ``dream``, ``stylize`` and ``run`` (a preset plus overrides)."""
+"""Dream-parameter flags shared by ``dream``, ``stylize`` and ``run``.
+
+Every field of :class:`stylize.params.DreamParams` becomes one flag with the field's own
+description as its help, and :func:`params_from_args` builds the model back from the
+flags: a field added to the model is a flag of every command at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import enum
+from collections.abc import Callable
 from typing import Any
 
-DEFAULT_PRESET = "fast"
+from stylize.params import (
+    DEFAULT_PRESET,
+    DreamParams,
+    Preset,
+    parse_channel_text,
+    parse_layer_list,
+)
+
+# Fields whose flag reads text in a syntax of its own (the others take the value as is,
+# and the model converts and checks it).
+TEXT_SYNTAX: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "layers": ("LIST", parse_layer_list),  # mixed3,mixed5 or mixed4=1.0,mixed5=1.5
+    "channel": ("LAYER:INDEX", parse_channel_text),  # mixed4:97
+}
+EXAMPLES = {"layers": " e.g. mixed3,mixed5 or mixed4=1.0,mixed5=1.5", "channel": " e.g. mixed4:97"}
+
+
+def flag_of(field: str) -> str:
+    """``step_size`` → ``--step-size``."""
+    return "--" + field.replace("_", "-")
+
+
+def _choices(annotation: Any) -> list[str] | None:
+    for arg in getattr(annotation, "__args__", (annotation,)):
+        if isinstance(arg, type) and issubclass(arg, enum.Enum):
+            return [m.value for m in arg]
+    return None
 
 
 def add_dream_options(
     parser: argparse.ArgumentParser,
     multiple_presets: bool = False,
     default_preset: str | None = None,
-    one_image: bool = False,
 ) -> None:
-    """--preset (repeatable when ``multiple_presets``), --layers, --channel, --octaves, …
+    """--preset (repeatable when ``multiple_presets``), then one flag per parameter.
 
     ``default_preset`` becomes --preset's default (otherwise it stays unset and the
-    flows use :data:`DEFAULT_PRESET`); ``one_image`` adds the flags that only make sense
-    for ``dream IN OUT``: --class-index, --start and --precision.
+    model's default, :data:`~stylize.params.DEFAULT_PRESET`, applies).
     """
-    from stylize.config import PRESETS
-
     shown_default = default_preset or DEFAULT_PRESET
+    presets = [p.value for p in Preset]
     parser.add_argument(
         "--preset",
         action="append" if multiple_presets else "store",
         default=default_preset,
-        choices=list(PRESETS),
+        choices=presets,
         metavar="NAME",
-        help=f"parameter set: {', '.join(PRESETS)} (default {shown_default})"
+        help=f"parameter set: {', '.join(presets)} (default {shown_default})"
         + ("; repeat for several" if multiple_presets else ""),
     )
-    parser.add_argument(
-        "--layers", metavar="LIST",
-        help="layers to maximize: mixed3,mixed5 or with weights mixed4=1.0,mixed5=1.5",
-    )  # fmt: skip
-    parser.add_argument(
-        "--channel", metavar="LAYER:INDEX", help="maximize one channel, e.g. mixed4:97"
-    )
-    if one_image:
-        parser.add_argument(
-            "--class-index", type=int, metavar="K",
-            help="maximize ImageNet class K's score (needs weights with a classifier)",
-        )  # fmt: skip
-    parser.add_argument("--octaves", type=int, metavar="N", help="number of scales")
-    parser.add_argument("--octave-scale", type=float, metavar="S", help="ratio between scales")
-    parser.add_argument("--steps", type=int, metavar="N", help="gradient steps per octave")
-    parser.add_argument("--step-size", type=float, metavar="X", help="step size (on [-1, 1])")
-    parser.add_argument("--tile", type=int, metavar="N", help="largest tile side in px")
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed (rolls, noise)")
-    if one_image:
-        parser.add_argument(
-            "--start", choices=("image", "noise"), help="start from the image or random noise"
-        )
-        parser.add_argument(
-            "--precision", choices=("fp32", "tf32", "bf16", "fp16"),
-            help="network precision: tf32/bf16/fp16 are for GPUs (fp16 needs one); "
-            "fp32 is fastest on CPUs",
-        )  # fmt: skip
+    for name, field in DreamParams.model_fields.items():
+        if name == "presets":
+            continue
+        metavar, _ = TEXT_SYNTAX.get(name, (name.upper().split("_")[-1], None))
+        choices = _choices(field.annotation)
+        help_text = (field.description or "") + EXAMPLES.get(name, "")
+        if choices:
+            parser.add_argument(flag_of(name), dest=name, choices=choices, help=help_text)
+        else:
+            parser.add_argument(flag_of(name), dest=name, metavar=metavar, help=help_text)
     parser.add_argument("--weights", metavar="PATH", help="InceptionV3 weights file")
 
 
-def overrides_from_args(args: argparse.Namespace) -> Any:
-    """The DreamOverrides the dream flags ask for (flags a command lacks count as unset)."""
-    from flows.dreaming import DreamOverrides
-
-    names = [f.name for f in dataclasses.fields(DreamOverrides)]
-    return DreamOverrides(**{name: getattr(args, name, None) for name in names})
-
-
-def dream_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The flow parameters these flags ask for, validated now (bad input: exit 2 at once)."""
-    from flows.dreaming import build_config
-
+def params_from_args(args: argparse.Namespace) -> DreamParams:
+    """The DreamParams the flags ask for, validated now (bad input: exit 2 at once)."""
     presets = args.preset or [DEFAULT_PRESET]
-    if isinstance(presets, str):
-        presets = [presets]
-    overrides = overrides_from_args(args)
-    for preset in presets:
-        build_config(preset, overrides)
-    return {
-        "presets": list(dict.fromkeys(presets)),
-        "layers": args.layers,
-        "channel": args.channel,
-        "octaves": args.octaves,
-        "octave_scale": args.octave_scale,
-        "steps": args.steps,
-        "step_size": args.step_size,
-        "tile": args.tile,
-        "seed": args.seed,
-        "weights": args.weights,
-    }
+    values: dict[str, Any] = {"presets": [presets] if isinstance(presets, str) else presets}
+    for name in DreamParams.model_fields:
+        raw = getattr(args, name, None)
+        if name == "presets" or raw is None:
+            continue
+        _, parse = TEXT_SYNTAX.get(name, (None, None))
+        values[name] = parse(raw) if parse else raw
+    params = DreamParams.parse(**values)
+    params.configs()
+    return params

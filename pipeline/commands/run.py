@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.commands.dream_options import add_dream_options, dream_parameters
+from pipeline.commands.dream_options import add_dream_options, params_from_args
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.flow_runner import print_summary, run_flow
     from storage.errors import UserError
 
-    dream = dream_parameters(args)
+    dream = params_from_args(args)
     if not args.start_url and not args.source:
         raise UserError("give --start-url URL (a site) or --source NAME (e.g. commons)")
     result = run_flow(
@@ -42,10 +42,8 @@ def run(args: argparse.Namespace) -> int:
             "max_images": args.max_images,
             "depth": args.depth,
             "allow_private": args.allow_private,
-            "presets": dream["presets"],
-            "steps": dream["steps"],
-            "octaves": dream["octaves"],
-            "weights": dream["weights"],
+            "dream": dream,
+            "weights": args.weights,
             "dask_workers": args.dask_workers,
         },
     )

@@ -29,7 +29,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import flows  # noqa: F401  (Prefect defaults before Prefect loads)
     from flows.deployments import load_config, serve
 
     config = load_config(args.config)

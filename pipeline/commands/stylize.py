@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.commands.dream_options import add_dream_options, dream_parameters
+from pipeline.commands.dream_options import add_dream_options, params_from_args
 
 
 def register(subparsers: Any) -> None:
@@ -32,13 +32,16 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.flow_runner import print_summary, run_flow
 
-    params = dream_parameters(args)
-    params.update(
-        limit=args.limit,
-        image_ids=args.image,
-        dask_workers=args.dask_workers,
-        dask_address=args.dask_address,
+    result = run_flow(
+        "stylize",
+        {
+            "dream": params_from_args(args),
+            "limit": args.limit,
+            "image_ids": args.image,
+            "weights": args.weights,
+            "dask_workers": args.dask_workers,
+            "dask_address": args.dask_address,
+        },
     )
-    result = run_flow("stylize", params)
     print_summary(result, as_json=args.json)
     return 1 if result["summary"].get("failed") else 0

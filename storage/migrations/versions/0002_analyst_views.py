@@ -13,6 +13,10 @@ a list of ``{"name": …}`` objects; ``octaves`` a count or a list of octave ind
 ``"mixed4:97"``, a pair or ``{"layer": …, "index": …}``; octave
 timings a list of seconds or of objects with ``seconds``.
 
+Why one long file: a migration is frozen once released, so it carries the full SQL of
+every view in both dialects as it was at this revision instead of importing it from
+code that will change.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
