@@ -8,6 +8,10 @@
     scoring passes and octave resizes count too.
 (b) 20 photos of mixed sizes (300–1600 px) through the same preset: images per minute,
     each side counting its model build and every tf.function trace.
+(c) 32 crawled-size photos (300–1600 px, mixed sizes and aspect ratios) through the same
+    preset: ``Engine.dream_many`` (all 32 together, their tiles sharing network calls)
+    against ``Engine.dream`` one at a time, on one engine, both traced beforehand: images
+    per minute, tiles per network call, and FLOP/s as a fraction of the matmul peak.
 
 The baseline is the reference recipe: Keras' InceptionV3 with its batch-norm layers, a
 plain ``@tf.function`` computing one tile's gradient, a Python loop over tiles of 512
@@ -19,6 +23,7 @@ fresh processes and the medians are printed. ``--small`` is a quick run for CI.
 
     python benchmarks/bench_dream.py                 # full run (~15 min per process)
     python benchmarks/bench_dream.py --parts a --processes 5 --json a.json
+    python benchmarks/bench_dream.py --parts c --processes 3 --json c.json
     python benchmarks/bench_dream.py --small --processes 1   # CI: about 2 minutes
 """
 
@@ -39,6 +44,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.dream_figures import PEAK_SIDE, StepTimer, dream_flops, matmul_peak  # noqa: E402
+from benchmarks.tutorial_baseline import TutorialBaseline  # noqa: E402
+
 
 def photos(sizes: list[int]) -> list:
     """Real photos (scikit-image samples), resized so their longer side is each size."""
@@ -56,167 +64,6 @@ def photos(sizes: list[int]) -> list:
     return images
 
 
-class TutorialBaseline:
-    """The TF tutorial's recipe, with every tile covered; same parameters as ours."""
-
-    def __init__(self, weights_path: Path, config) -> None:
-        import keras
-        import tensorflow as tf
-
-        started = time.perf_counter()
-        base = keras.applications.InceptionV3(weights=None, include_top=False)
-        base.load_weights(weights_path)
-        names = [name for name, _ in config.layers]
-        model = keras.Model(base.input, [base.get_layer(n).output for n in names])
-        weights = [w for _, w in config.layers]
-        square = config.reduction == "mean_square"
-
-        @tf.function
-        def tile_gradient(tile):
-            with tf.GradientTape() as tape:
-                tape.watch(tile)
-                outputs = model(tile[None], training=False)
-                outputs = outputs if isinstance(outputs, list) else [outputs]
-                loss = 0.0
-                for weight, act in zip(weights, outputs, strict=True):
-                    loss += weight * tf.reduce_mean(tf.square(act) if square else act)
-            return tape.gradient(loss, tile)
-
-        self.tile_gradient = tile_gradient
-        self.config = config
-        self.build_seconds = time.perf_counter() - started
-
-    def traces(self) -> int:
-        return self.tile_gradient.experimental_get_tracing_count()
-
-    @staticmethod
-    def starts(size: int, tile: int) -> list[int]:
-        if size <= tile:
-            return [0]
-        return [*range(0, size - tile, tile), size - tile]
-
-    def step(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        import tensorflow as tf
-
-        tile, (h, w) = self.config.tile, image.shape[:2]
-        shift = [int(v) for v in rng.integers(-tile, tile, size=2)]
-        rolled = tf.roll(tf.constant(image), shift, axis=[0, 1])
-        grads = np.zeros_like(image)
-        for y in self.starts(h, tile):
-            for x in self.starts(w, tile):
-                patch = rolled[y : y + tile, x : x + tile]
-                grads[y : y + tile, x : x + tile] = self.tile_gradient(patch).numpy()
-        grads = np.roll(grads, [-s for s in shift], axis=(0, 1))
-        grads /= max(float(np.abs(grads).mean()), 1e-8)
-        return np.clip(image + self.config.step_size * grads, -1, 1)
-
-    def warm(self, image) -> None:
-        """Trace the tile function for every tile shape a dream of ``image`` uses."""
-        import tensorflow as tf
-
-        from stylize.engine import octave_shapes
-
-        cfg = self.config
-        for h, w in octave_shapes(image.height, image.width, cfg.octaves, cfg.octave_scale, True):
-            self.tile_gradient(tf.zeros((min(h, cfg.tile), min(w, cfg.tile), 3)))
-
-    def dream(self, image) -> np.ndarray:
-        from stylize.engine import octave_shapes, resize
-        from stylize.image_io import to_array
-
-        cfg = self.config
-        base = to_array(image)[0]
-        shapes = octave_shapes(*base.shape[:2], cfg.octaves, cfg.octave_scale, clamp=True)
-        rng = np.random.default_rng(cfg.seed)
-        dreamed = resize(base, shapes[0])
-        for index, shape in enumerate(shapes):
-            if index:
-                lost = resize(base, shape) - resize(resize(base, shapes[index - 1]), shape)
-                dreamed = resize(dreamed, shape) + lost
-            for _ in range(cfg.steps):
-                dreamed = self.step(dreamed, rng)
-        return dreamed
-
-
-def matmul_peak() -> float:
-    """FLOP/s of a 4096² float32 matmul (best of several timed runs)."""
-    import tensorflow as tf
-
-    n = 4096
-    a = tf.random.stateless_normal((n, n), seed=(1, 2))
-    b = tf.random.stateless_normal((n, n), seed=(3, 4))
-    matmul = tf.function(lambda x, y: tf.matmul(x, y))
-    matmul(a, b).numpy()
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        matmul(a, b).numpy()
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best
-
-
-def conv_flops(function, batch: int, th: int, tw: int) -> float:
-    """FLOPs of the Conv2D and Conv2DBackpropInput ops of one call of a step function."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([batch, th, tw, 3], tf.float32)
-    graph = tf.function(function.python_function).get_concrete_function(spec).graph
-    total = 0.0
-    for op in graph.get_operations():
-        if op.type == "Conv2D":
-            out = op.outputs[0].shape
-            kh, kw, cin, _ = op.inputs[1].shape
-            total += 2.0 * out.num_elements() * kh * kw * cin
-        elif op.type == "Conv2DBackpropInput":
-            grad_out = op.inputs[2].shape
-            kh, kw, cin, _ = op.inputs[1].shape
-            total += 2.0 * grad_out.num_elements() * kh * kw * cin
-    return total
-
-
-def tiled_flops(engine, function, config, shape: tuple[int, int], cache: dict) -> float:
-    """FLOPs of one tiled pass of ``function`` over an image of ``shape``."""
-    from stylize.engine import TileGrid
-
-    grid = TileGrid.for_image(*shape, config.tile)
-    total = 0.0
-    for batch in engine._batches(grid):
-        key = (function, batch.stop - batch.start, grid.th, grid.tw)
-        if key not in cache:
-            cache[key] = conv_flops(function, *key[1:])
-        total += cache[key]
-    return total
-
-
-def dream_flops(engine, config, image) -> tuple[float, float]:
-    """FLOPs our engine executes for one dream of ``image``: its gradient steps, and the
-    whole dream (the steps plus the two forward passes that score it before and after)."""
-    from stylize.engine import octave_shapes
-
-    gradient, evaluate = engine._functions_for(config)
-    cache: dict[tuple, float] = {}
-    shapes = octave_shapes(image.height, image.width, config.octaves, config.octave_scale, True)
-    steps = sum(tiled_flops(engine, gradient, config, s, cache) for s in shapes) * config.steps
-    scoring = 2 * tiled_flops(engine, evaluate, config, (image.height, image.width), cache)
-    return steps, steps + scoring
-
-
-class StepTimer:
-    """Wall time spent in ``engine.step`` (roll, tiles, gradient, normalization, update)."""
-
-    def __init__(self, engine) -> None:
-        self.seconds = 0.0
-        self._step = engine.step
-        engine.step = self
-
-    def __call__(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return self._step(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
 def dream_pixels(config, image) -> int:
     from stylize.engine import octave_shapes
 
@@ -224,18 +71,31 @@ def dream_pixels(config, image) -> int:
     return sum(h * w for h, w in shapes) * config.steps
 
 
-def worker(small: bool, parts: str = "ab") -> dict:
-    """One process: build both sides, run (a) and/or (b), return the figures."""
+def crawled_sizes(count: int) -> list[int]:
+    """Longer sides of ``count`` crawled-size photos, 300–1600 px, in a fixed mixed order."""
+    sizes = [300 + round(i * 1300 / max(1, count - 1)) for i in range(count)]
+    return [int(s) for s in np.random.default_rng(1).permutation(sizes)]
+
+
+def worker(
+    small: bool,
+    parts: str = "abc",
+    photos_c: int = 32,
+    precision: str = "fp32",
+    many_first: bool = False,
+) -> dict:
+    """One process: build both sides, run (a), (b) and/or (c), return the figures."""
     from stylize.config import get_preset
     from stylize.engine import Engine
     from stylize.weights import load_weights, resolve_weights
 
-    config = get_preset("classic")
+    config = dataclasses.replace(get_preset("classic"), precision=precision)
     size_a = 1024
     sizes_b = [300 + round(i * 1300 / 19) for i in range(20)]
     if small:
         config = dataclasses.replace(config, steps=2, octaves=2)
         size_a, sizes_b = 384, [300, 420, 360]
+        PEAK_SIDE["n"] = 1024
     rng = np.random.default_rng(0)
     sizes_b = [int(s) for s in rng.permutation(sizes_b)]
     source, path = resolve_weights()
@@ -248,12 +108,17 @@ def worker(small: bool, parts: str = "ab") -> dict:
 
     (photo_a,) = photos([size_a])
     results: dict = {"device": engine.device, "small": small, "peak_flops": peak}
+    results["precision"] = precision
+    results["peak_side"] = PEAK_SIDE["n"]
     if "a" in parts:
         results["a"] = part_a(engine, baseline, config, photo_a, peak)
     if "b" in parts:
         results["b"] = part_b(source, path, config, sizes_b)
         results["b"]["ours_build_s"] = ours_build
         results["b"]["baseline_build_s"] = baseline.build_seconds
+    if "c" in parts:
+        sizes_c = [300, 420, 360, 333] if small else crawled_sizes(photos_c)
+        results["c"] = part_c(engine, config, photos(sizes_c), peak, many_first)
     return results
 
 
@@ -320,9 +185,85 @@ def part_b(source: str, path: Path, config, sizes_b: list[int]) -> dict:
     }
 
 
+def warm(engine, config, batch: list) -> None:
+    """Trace what a dream of ``batch`` uses, without dreaming: the network functions on
+    one small tile, split and update on zeros of every octave's size."""
+    import tensorflow as tf
+
+    from stylize.engine import TileLayout, octave_shapes
+
+    gradient, evaluate = engine.functions(config)
+    gradient(tf.zeros((1, 139, 139, 3)))
+    evaluate(tf.zeros((1, 139, 139, 3)))
+    shift = tf.zeros(2, tf.int32)
+    for image in batch:
+        h, w = image.height, image.width
+        for shape in octave_shapes(h, w, config.octaves, config.octave_scale, clamp=True):
+            layout = TileLayout.for_image(*shape, config.tile)
+            split, update = engine.layout_functions(layout, config.grad_norm)
+            zeros = tf.zeros((*shape, 3))
+            update(zeros, shift, split(zeros, shift), tf.constant(0.0))
+        layout = TileLayout.for_image(h, w, config.tile)
+        engine.layout_functions(layout, config.grad_norm)[0](tf.zeros((h, w, 3)), shift)
+
+
+def part_c(engine, config, batch: list, peak: float, many_first: bool = False) -> dict:
+    """(c) ``dream_many`` against ``dream`` one at a time, same engine, traced beforehand."""
+    warm(engine, config, batch)
+    traces = engine.trace_count(), engine.layout_trace_count()
+    timer = StepTimer(engine)
+
+    def alone() -> tuple[float, float, int, int]:
+        timer.seconds, started, calls, tiles = 0.0, time.perf_counter(), 0, 0
+        for image in batch:
+            engine.dream(image, config)
+            calls, tiles = calls + engine.last_runner.calls, tiles + engine.last_runner.tiles
+        return time.perf_counter() - started, timer.seconds, calls, tiles
+
+    def together() -> tuple[float, float]:
+        timer.seconds, started = 0.0, time.perf_counter()
+        engine.dream_many(batch, config)
+        return time.perf_counter() - started, timer.seconds
+
+    # Odd processes run the batch first, so a load that changes during a process
+    # weighs on both sides over several processes.
+    if many_first:
+        (many_s, many_steps_s), peaks = together(), [peak, matmul_peak()]
+        many_runner = engine.last_runner
+        alone_s, alone_steps_s, calls, tiles = alone()
+    else:
+        alone_s, alone_steps_s, calls, tiles = alone()
+        peaks = [peak, matmul_peak()]
+        (many_s, many_steps_s), many_runner = together(), engine.last_runner
+    peaks.append(matmul_peak())
+    peak = statistics.median(peaks)
+    cache: dict = {}
+    flops = [dream_flops(engine, config, image, cache) for image in batch]
+    step_flops, total_flops = sum(f[0] for f in flops), sum(f[1] for f in flops)
+    return {
+        "images": len(batch),
+        "sizes": [max(image.size) for image in batch],
+        "peak_flops": peak,
+        "alone_s": alone_s,
+        "many_s": many_s,
+        "alone_images_per_min": 60 * len(batch) / alone_s,
+        "many_images_per_min": 60 * len(batch) / many_s,
+        "ratio": alone_s / many_s,
+        "alone_tiles_per_call": tiles / calls,
+        "many_tiles_per_call": many_runner.tiles / many_runner.calls,
+        "many_first": many_first,
+        "alone_flop_fraction": total_flops / alone_s / peak,
+        "many_flop_fraction": total_flops / many_s / peak,
+        "alone_step_flop_fraction": step_flops / alone_steps_s / peak,
+        "many_step_flop_fraction": step_flops / many_steps_s / peak,
+        "retraced": [engine.trace_count(), engine.layout_trace_count()] != list(traces),
+    }
+
+
 def report(runs: list[dict]) -> None:
     runs_a = [run["a"] for run in runs if "a" in run]
     runs_b = [run["b"] for run in runs if "b" in run]
+    runs_c = [run["c"] for run in runs if "c" in run]
 
     def med(part: list[dict], key: str) -> float:
         return statistics.median(run[key] for run in part)
@@ -330,11 +271,13 @@ def report(runs: list[dict]) -> None:
     def each(part: list[dict], key: str, scale: float = 1.0, unit: str = "") -> str:
         return ", ".join(f"{scale * run[key]:.2f}{unit}" for run in part)
 
-    lines = [f"device: {runs[0]['device']}, small: {runs[0]['small']}"]
+    lines = [f"device: {runs[0]['device']}, small: {runs[0]['small']}, "]
+    lines[0] += f"precision: {runs[0].get('precision', 'fp32')}"
     if runs_a:
         lines += [
             f"(a) one photo, classic preset, {len(runs_a)} processes (medians):",
-            f"    4096² float32 matmul {med(runs_a, 'peak_flops') / 1e9:.0f} GFLOP/s",
+            f"    {runs[0].get('peak_side', 4096)}² float32 matmul "
+            f"{med(runs_a, 'peak_flops') / 1e9:.0f} GFLOP/s",
             f"    ours     {med(runs_a, 'ours_px_per_s') / 1e6:.3f} Mpx/s "
             f"({med(runs_a, 'ours_s'):.1f} s)",
             f"    baseline {med(runs_a, 'baseline_px_per_s') / 1e6:.3f} Mpx/s "
@@ -358,6 +301,21 @@ def report(runs: list[dict]) -> None:
             f"({med(runs_b, 'baseline_s'):.0f} s, {first['baseline_traces']} traces)",
             f"    ratio    {med(runs_b, 'ratio'):.2f}× (per process: {each(runs_b, 'ratio')})",
         ]
+    if runs_c:
+        first = runs_c[0]
+        lines += [
+            f"(c) {first['images']} photos of {min(first['sizes'])}–{max(first['sizes'])} px, "
+            f"classic preset, dream_many vs one at a time, {len(runs_c)} processes (medians):",
+            f"    together {med(runs_c, 'many_images_per_min'):.2f} images/min "
+            f"({med(runs_c, 'many_s'):.0f} s), {med(runs_c, 'many_tiles_per_call'):.1f} tiles "
+            f"per call, {100 * med(runs_c, 'many_flop_fraction'):.0f}% of the matmul "
+            f"(steps {100 * med(runs_c, 'many_step_flop_fraction'):.0f}%)",
+            f"    alone    {med(runs_c, 'alone_images_per_min'):.2f} images/min "
+            f"({med(runs_c, 'alone_s'):.0f} s), {med(runs_c, 'alone_tiles_per_call'):.1f} tiles "
+            f"per call, {100 * med(runs_c, 'alone_flop_fraction'):.0f}% of the matmul "
+            f"(steps {100 * med(runs_c, 'alone_step_flop_fraction'):.0f}%)",
+            f"    ratio    {med(runs_c, 'ratio'):.2f}× (per process: {each(runs_c, 'ratio')})",
+        ]
     print("\n".join(lines))
 
 
@@ -365,19 +323,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny sizes and steps (CI)")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes to run")
-    parser.add_argument("--parts", default="ab", help="which measurements: a, b or ab")
+    parser.add_argument("--parts", default="abc", help="which measurements: any of a, b, c")
+    parser.add_argument("--photos", type=int, default=32, help="photos in part (c)")
+    parser.add_argument(
+        "--precision", default="fp32", help="ours: fp32, tf32, bf16 or fp16 (baseline: fp32)"
+    )
     parser.add_argument(
         "--json", type=Path, help="keep every process's figures in this file (appended)"
     )
     parser.add_argument("--report", action="store_true", help="only print the --json file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--many-first", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--first-index", type=int, default=0, help="number of this run's first process (order)"
+    )
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.small, args.parts)))
+        figures = worker(args.small, args.parts, args.photos, args.precision, args.many_first)
+        print(json.dumps(figures))
         return 0
     runs = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
     for index in range(0 if args.report else args.processes):
         command = [sys.executable, __file__, "--worker", "--parts", args.parts]
+        command += ["--photos", str(args.photos), "--precision", args.precision]
+        command += ["--many-first"] if (index + args.first_index) % 2 else []
         command += ["--small"] if args.small else []
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -53,7 +53,7 @@ def main() -> int:
 
     config = get_preset(args.preset)
     engine = Engine(load_weights(*resolve_weights()))
-    gradient, _ = engine._functions_for(config)
+    gradient, _ = engine.functions(config)
     concrete = gradient.get_concrete_function()
     graph = tf.Graph()
     with graph.as_default():

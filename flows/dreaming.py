@@ -178,76 +178,14 @@ def run_job(
     flow_run_id: str | None = None,
     lease: timedelta | None = None,
 ) -> DreamOutcome:
-    """Compute one dream and record it.
+    """Compute one dream and record it (a group of one: :func:`flows.groups.run_group`).
 
     The outcome is ``done``, ``skipped`` (another worker has it or it was finished
     meanwhile) or ``failed`` (recorded on the row with its error, retried by a later run
     until it runs out of attempts). The claim's ``lease`` (default
     ``DREAMCRAWL_DREAM_LEASE_S`` or one minute) is renewed while the dream runs.
     """
-    from PIL import Image as PILImage
-    from PIL import ImageOps
+    from flows.groups import run_group
 
-    from flows.heartbeat import keep_lease
-    from stylize import load_engine
-
-    lease = lease or jobs.lease_from_env()
-    catalog = open_catalog(settings)
-    with catalog.session() as session:
-        if not jobs.claim(session, job.stylization_id, lease=lease, flow_run_id=flow_run_id):
-            return DreamOutcome(job.stylization_id, job.preset, DreamStatus.SKIPPED)
-        attempt_no = jobs.attempt(session, job.stylization_id)
-    size: tuple[int, int] | None = None
-    try:
-        with keep_lease(catalog, job.stylization_id, attempt_no, lease):
-            engine = load_engine(weights or settings.weights_override, settings.weights_dir)
-            with catalog.blobs.open(job.image_sha256) as fh, PILImage.open(fh) as opened:
-                picture = ImageOps.exif_transpose(opened)
-                picture.load()
-            # The pixel budget: refused (recorded on the row), or downscaled with fit.
-            picture = job.config.fit_image(picture, f"image {job.image_sha256[:12]}")
-            size = picture.size
-            result = engine.dream(picture, job.config)
-            output_key = catalog.blobs.put_bytes(encode_output(result.image))
-    except Exception as exc:  # recorded on the row, so nothing is lost silently
-        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        with catalog.session() as session:
-            jobs.fail(session, job.stylization_id, error)
-        log.warning("dream #%s failed: %s", job.stylization_id, error)
-        return DreamOutcome(
-            job.stylization_id,
-            job.preset,
-            DreamStatus.FAILED,
-            error=error,
-            image_sha256=job.image_sha256,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-        )
-    timings = tuple(round(t, 4) for t in result.octave_timings)
-    with catalog.session() as session:
-        jobs.complete(
-            session,
-            job.stylization_id,
-            output_key=output_key,
-            device=result.device,
-            octave_timings=list(timings),
-            objective_values={
-                "before": result.objective_before,
-                "after": result.objective_after,
-                "octave_shapes": [list(s) for s in result.octave_shapes],
-            },
-        )
-    return DreamOutcome(
-        job.stylization_id,
-        job.preset,
-        DreamStatus.DONE,
-        seconds=round(sum(result.octave_timings), 3),
-        octave_timings=timings,
-        device=result.device,
-        output=output_key,
-        objective_before=result.objective_before,
-        objective_after=result.objective_after,
-        width=size[0],
-        height=size[1],
-        image_sha256=job.image_sha256,
-    )
+    (outcome,) = run_group(settings, [job], weights=weights, flow_run_id=flow_run_id, lease=lease)
+    return outcome

@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from crawler.api import CrawlRequest
 from flows.artifacts import DreamProgress, publish_report
 from flows.dreaming import DreamJob, DreamOutcome, DreamStatus
+from flows.groups import group_jobs
 from flows.hooks import release_held_dreams
 from flows.tasks import (
     CrawlReport,
@@ -105,27 +106,32 @@ def dream_batch(
     (see DreamProgress).
     """
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
-    futures = task.map(settings, jobs, weights, slot, flow_run_id)
-    job_of = {future.task_run_id: job for future, job in zip(futures, jobs, strict=True)}
+    groups = group_jobs(jobs)  # same parameters together: Engine.dream_many
+    futures = task.map(settings, groups, weights, slot, flow_run_id)
+    group_of = {future.task_run_id: group for future, group in zip(futures, groups, strict=True)}
     progress = DreamProgress(len(jobs), flow_run_id, progress_id, run_name)
     outcomes: dict[int, DreamOutcome] = {}
     for future in as_completed(list(futures)):
-        job = job_of[future.task_run_id]
+        group = group_of[future.task_run_id]
         future.wait()  # as_completed may yield before the future's state is final
         state = future.state
         if state.is_completed():
-            outcome = future.result()
+            done = list(future.result())
         else:
             error = str(state.message or state.name)
-            outcome = DreamOutcome(
-                job.stylization_id,
-                job.preset,
-                DreamStatus.FAILED,
-                error=error,
-                image_sha256=job.image_sha256,
-            )
-        outcomes[job.stylization_id] = outcome
-        progress.advance(outcome)
+            done = [
+                DreamOutcome(
+                    job.stylization_id,
+                    job.preset,
+                    DreamStatus.FAILED,
+                    error=error,
+                    image_sha256=job.image_sha256,
+                )
+                for job in group
+            ]
+        for job, outcome in zip(group, done, strict=True):
+            outcomes[job.stylization_id] = outcome
+            progress.advance(outcome)
     return [outcomes[job.stylization_id] for job in jobs]
 
 

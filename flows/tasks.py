@@ -21,7 +21,8 @@ from prefect.transactions import get_transaction
 from sqlalchemy import select
 
 from crawler.api import CrawlRequest
-from flows.dreaming import DreamJob, DreamOutcome, DreamPlan, DreamStatus, plan_jobs, run_job
+from flows.dreaming import DreamJob, DreamOutcome, DreamPlan, DreamStatus, plan_jobs
+from flows.groups import run_group
 from storage import jobs as job_queue
 from storage.db import open_catalog
 from storage.errors import UserError
@@ -34,10 +35,11 @@ from stylize.params import DreamParams
 def _dream_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
     # Content (image, parameters, weights) plus the catalog it is recorded in: a dream
     # cached for another data folder or database has no output blob here.
-    job: DreamJob = parameters["job"]
+    group: list[DreamJob] = parameters["group"]
     settings: Settings = parameters["settings"]
     catalog = hashlib.sha256(f"{settings.home}|{settings.db_url}".encode()).hexdigest()[:16]
-    return f"{job.cache_key}-{catalog}"
+    content = hashlib.sha256("|".join(job.cache_key for job in group).encode()).hexdigest()
+    return f"dream-{content[:32]}-{catalog}"
 
 
 @dataclass(frozen=True)
@@ -181,16 +183,17 @@ def plan_task(
     name="dream",
     cache_key_fn=_dream_cache_key,
     persist_result=True,
-    task_run_name="dream-{job.preset}-{job.stylization_id}",
+    task_run_name="dream-{group[0].preset}-{group[0].stylization_id}",
 )
 def dream_task(
     settings: Settings,
-    job: DreamJob,
+    group: list[DreamJob],
     weights: str | None,
     slot: str | None,
     flow_run_id: str | None,
-) -> DreamOutcome:
-    """Dream one image (model loaded once per worker process) and record its lineage."""
+) -> list[DreamOutcome]:
+    """Dream a group of images with one set of parameters together (model loaded once per
+    worker process, tiles sharing network calls); each recorded with its own lineage."""
     from prefect.concurrency.sync import concurrency
 
     guard = concurrency(slot, occupy=1, strict=True) if slot else contextlib.nullcontext()
@@ -198,19 +201,21 @@ def dream_task(
         # On a Dask worker of another machine: its own data folder and weights, the
         # flow's catalog and blob store.
         here = settings.on_this_machine()
-        outcome = run_job(here, job, weights=weights, flow_run_id=flow_run_id)
-    outcome = dataclasses.replace(outcome, pid=os.getpid())
-    if outcome.status is not DreamStatus.DONE:
+        outcomes = run_group(here, group, weights=weights, flow_run_id=flow_run_id)
+    outcomes = [dataclasses.replace(outcome, pid=os.getpid()) for outcome in outcomes]
+    if any(outcome.status is not DreamStatus.DONE for outcome in outcomes):
         # "skipped" depends on the catalog's state at this moment (another worker held
         # the row, maybe one that dies): caching it would hand it to every rerun for
-        # ever and the row would never be claimed again. Only a dream is cached.
+        # ever and the row would never be claimed again. Only a group of dreams is cached.
         transaction = get_transaction()
         if transaction is not None:
             transaction.write_on_commit = False
-    if outcome.status is DreamStatus.FAILED:
-        # Recorded on the row already; failing the task keeps it out of Prefect's cache.
-        raise RuntimeError(f"dream #{job.stylization_id} failed: {outcome.error}")
-    return outcome
+    if all(outcome.status is DreamStatus.FAILED for outcome in outcomes):
+        # Recorded on the rows already; failing the task keeps it out of Prefect's cache
+        # (a group with a dream done is never planned again as the same group).
+        errors = "; ".join(f"#{o.id}: {o.error}" for o in outcomes)
+        raise RuntimeError(f"every dream of the group failed: {errors}")
+    return outcomes
 
 
 @task(name="record-cached-dreams")

@@ -8,7 +8,8 @@ For a notebook, one call (a path, a PIL image or a NumPy array; overrides as in
     result.image.save("cat-dream.jpg")
 
 The CLI and the flows build a :class:`DreamParams` (the typed dream parameters) and run
-``load_engine().dream(image, params.config(preset))``.
+``load_engine().dream(image, params.config(preset))``; ``dream_many(images, config)``
+dreams several images together (their tiles share network calls).
 
 TensorFlow is imported lazily: importing :mod:`stylize` stays cheap.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,11 +26,14 @@ from stylize.network import LAYER_CHANNELS, LAYER_NAMES, NUM_CLASSES
 ENGINE_VERSION = 1
 PRESETS_VERSION = 1
 MIN_TILE = 160  # the smallest tile a grid produces is over half this: still ≥ 75 px
+# Upper bounds: beyond them a dream is meaningless or overflows (docs/engine.md, "Errors").
+LIMITS = {"octaves": 20, "steps": 10_000, "tile": 4096, "jitter": 1024, "seed": 2**63 - 1}
+MAX_LAYER_WEIGHT = 1000.0
 
 Reduction = Literal["mean", "mean_square"]
 GradNorm = Literal["std", "mean_abs"]
 Start = Literal["image", "noise"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "tf32", "bf16", "fp16"]
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,11 @@ class DreamConfig:
         for name, weight in self.layers:
             if name not in LAYER_CHANNELS:
                 raise StylizeError(f"unknown layer '{name}'; valid layers: {valid}")
-            if not weight == weight or weight in (float("inf"), float("-inf")):
-                raise StylizeError(f"layer weight for {name} must be a finite number")
+            if not (math.isfinite(weight) and abs(weight) <= MAX_LAYER_WEIGHT):
+                raise StylizeError(
+                    f"layer weight for {name} must be a finite number within "
+                    f"±{MAX_LAYER_WEIGHT:g}, got {weight:g}"
+                )
         if self.channel is not None:
             if len(self.layers) != 1:
                 raise StylizeError("a channel objective takes exactly one layer, e.g. mixed4:97")
@@ -126,12 +133,22 @@ class DreamConfig:
             )
         if self.octaves < 1:
             raise StylizeError(f"octaves must be at least 1, got {self.octaves}")
-        if not self.octave_scale > 1:
-            raise StylizeError(f"octave scale must be greater than 1, got {self.octave_scale:g}")
+        if not (math.isfinite(self.octave_scale) and 1 < self.octave_scale <= 4):
+            raise StylizeError(
+                f"octave scale must be greater than 1 and at most 4, got {self.octave_scale:g}"
+            )
         if self.steps < 0:
             raise StylizeError(f"steps must be 0 or more, got {self.steps}")
-        if not self.step_size > 0:
-            raise StylizeError(f"step size must be greater than 0, got {self.step_size:g}")
+        if not (math.isfinite(self.step_size) and 0 < self.step_size <= 1):
+            raise StylizeError(
+                f"step size must be greater than 0 and at most 1 (pixels span [-1, 1]), "
+                f"got {self.step_size:g}"
+            )
+        for name, top in LIMITS.items():
+            if getattr(self, name) > top:
+                raise StylizeError(f"{name} must be at most {top}, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise StylizeError(f"seed must be 0 or more, got {self.seed}")
         if self.tile < MIN_TILE:
             raise StylizeError(f"tile must be at least {MIN_TILE} px, got {self.tile}")
         if not 0 <= self.seed < 2**63:
@@ -142,7 +159,7 @@ class DreamConfig:
             ("reduction", self.reduction, ("mean", "mean_square")),
             ("gradient normalization", self.grad_norm, ("std", "mean_abs")),
             ("start", self.start, ("image", "noise")),
-            ("precision", self.precision, ("fp32", "bf16", "fp16")),
+            ("precision", self.precision, ("fp32", "tf32", "bf16", "fp16")),
         )
         for what, value, accepted in checks:
             if value not in accepted:

@@ -1,30 +1,33 @@
-"""The DeepDream loop: octaves, random rolls, tiles, one traced gradient step.
+"""The DeepDream loop: octaves, random rolls, tiles, steps on the device, many images at once.
 
 ``Engine.dream(image, config)`` is gradient *ascent on the pixels* of a frozen
-InceptionV3:
+InceptionV3; ``Engine.dream_many(images, config)`` does the same for several images
+together, and ``dream`` is ``dream_many`` of one image:
 
-- **octaves**: the image is shrunk ``octaves - 1`` times by ``octave_scale`` (never
+- **octaves**: each image is shrunk ``octaves - 1`` times by ``octave_scale`` (never
   below 75 px), optimized at the smallest scale first, then enlarged; at each larger
   scale the detail lost by shrinking is added back (keras-io's scheme), so the result
-  has the input's full resolution;
-- **rolls**: each step rolls the image by a random offset (``jitter``; an axis split
-  into tiles also rolls over a whole tile) so tile borders fall elsewhere every step and
-  leave no seams;
-- **tiles**: the rolled image is cut into equal tiles of at most ``tile`` px covering
-  every pixel (a few reflected pixels pad the last row/column), the tiles are batched
-  through the network together, and the gradient is normalized over the whole image;
-- **one step**: :meth:`Engine._gradient_fn` is a ``tf.function`` with a shape-free input
-  signature, traced once per objective and precision — never per image, octave or tile
-  size — and the model is built once per process (:func:`load_engine`).
+  has the input's full resolution. Images advance together, octave by octave;
+- **tiles** (:mod:`stylize.tiling`): every octave is cut into tiles of at most nine
+  shapes (sides 523, 267, 139 px for the default tile), the fewest padded pixels;
+- **one step** (:mod:`stylize.step`): each image is rolled by a random offset and split
+  into tiles on the device; the tiles of *all* images go through the network together,
+  grouped by shape, as many per call as the memory budget allows
+  (:mod:`stylize.batching`); each image's gradient is joined, rolled back, normalized
+  and added, still on the device. An image comes back to the host only at the end of
+  an octave. The gradient is traced once per objective and precision, never per image.
+
+An image's random rolls come from its own generator seeded with ``config.seed``, so a
+dream of an image alone and within a batch computes the same steps: they differ only by
+floating-point rounding of the batched convolutions.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,21 +35,26 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from stylize.batching import BatchRunner, device_budget_pixels
 from stylize.config import DreamConfig
 from stylize.errors import StylizeError
-from stylize.image_io import from_array, to_array
-from stylize.network import MIN_INPUT_SIZE, InceptionV3Features
+from stylize.image_io import from_array
+from stylize.network import InceptionV3Features
+from stylize.octaves import ImageDream, ImageLike, finite, octave_shapes, pixels_of, resize
+from stylize.step import make_evaluate, make_gradient, make_split, make_update, tile_objective
+from stylize.tiling import TileLayout, seen_size, tile_sizes
 from stylize.weights import LoadedWeights, WeightsInfo, load_weights, resolve_weights
+
+__all__ = ["DreamResult", "Engine", "TileLayout", "load_engine", "octave_shapes", "pixels_of"]
+__all__ += ["resize", "seen_size", "tile_sizes"]
 
 log = logging.getLogger("dreamcrawl.stylize.engine")
 
 # Progress callback: (octave index, octave count, step done, steps per octave).
 Progress = Callable[[int, int, int, int], None]
 
-# Four full tiles of the default 512 px (523 px as InceptionV3 sees them, see seen_size):
-# a 1024 px octave's tiles go through the network in one call.
-DEFAULT_MAX_BATCH_PIXELS = 4 * 523 * 523
-_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+# Network dtype of each precision; tf32 is float32 with TensorFloat-32 matmuls on a GPU.
+_DTYPES = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass
@@ -59,275 +67,224 @@ class DreamResult:
     octave_shapes: list[tuple[int, int]] = field(default_factory=list)
 
 
-def seen_size(n: int) -> int:
-    """The smallest size ≥ ``n`` of which InceptionV3 uses every pixel.
-
-    Its stem and reduction blocks are stride-2 'valid' convolutions and pools: a side of
-    ``n`` px feeds every pixel to the network only when ``n ≡ 11 (mod 32)`` (299 is
-    one); otherwise the last rows/columns get no gradient at all — a seam at every tile
-    border. Tiles are therefore sized this way (the image is padded by reflection).
-    """
-    return n + (11 - n) % 32
-
-
-def _tile_count(size: int, tile: int) -> int:
-    """The fewest equal tiles along an axis of ``size`` px, each at most ``seen_size(tile)``."""
-    count = max(1, size // seen_size(tile))
-    while seen_size(math.ceil(size / count)) > seen_size(tile):
-        count += 1
-    return count
-
-
-@dataclass(frozen=True)
-class TileGrid:
-    """``ny × nx`` equal tiles of ``th × tw`` px covering an ``h × w`` image.
-
-    Tiles are sized by :func:`seen_size`, so a tile is at most ``seen_size(tile)`` px
-    (523 for the default 512) and an axis is split only when it does not fit in that:
-    a 522 px octave is one 523 px tile, not four tiles of 267 px — larger tiles keep
-    the convolutions busier, and there are fewer tile borders.
-    """
-
-    h: int
-    w: int
-    ny: int
-    nx: int
-    th: int
-    tw: int
-
-    @classmethod
-    def for_image(cls, h: int, w: int, tile: int) -> TileGrid:
-        ny, nx = _tile_count(h, tile), _tile_count(w, tile)
-        return cls(h, w, ny, nx, seen_size(math.ceil(h / ny)), seen_size(math.ceil(w / nx)))
-
-    def split(self, image: np.ndarray) -> np.ndarray:
-        """``(ny*nx, th, tw, c)`` tiles; the bottom/right edge is padded by reflection."""
-        pad_y, pad_x = self.ny * self.th - self.h, self.nx * self.tw - self.w
-        if pad_y or pad_x:
-            image = np.pad(image, ((0, pad_y), (0, pad_x), (0, 0)), mode="reflect")
-        c = image.shape[2]
-        tiles = image.reshape(self.ny, self.th, self.nx, self.tw, c).swapaxes(1, 2)
-        return tiles.reshape(self.ny * self.nx, self.th, self.tw, c)
-
-    def join(self, tiles: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`split`, cropped to ``h × w``."""
-        c = tiles.shape[3]
-        image = tiles.reshape(self.ny, self.nx, self.th, self.tw, c).swapaxes(1, 2)
-        image = image.reshape(self.ny * self.th, self.nx * self.tw, c)
-        return image[: self.h, : self.w]
-
-
-def octave_shapes(
-    h: int, w: int, octaves: int, scale: float, clamp: bool = False
-) -> list[tuple[int, int]]:
-    """Image sizes from the smallest octave to the full size ``(h, w)``.
-
-    Raises :class:`StylizeError` when the smallest would be under 75 px, unless ``clamp``,
-    which drops the octaves that do not fit.
-    """
-    if min(h, w) < MIN_INPUT_SIZE:
-        raise StylizeError(
-            f"image is {w}×{h} px; InceptionV3 needs at least {MIN_INPUT_SIZE} px on each side"
-        )
-    fit = 1 + math.floor(math.log(min(h, w) / MIN_INPUT_SIZE) / math.log(scale) + 1e-9)
-    if octaves > fit:
-        if not clamp:
-            raise StylizeError(
-                f"{octaves} octaves at scale {scale:g} would shrink this {w}×{h} image below "
-                f"{MIN_INPUT_SIZE} px; at most {fit} fit"
-            )
-        octaves = fit
-    shapes = []
-    for i in range(octaves - 1, -1, -1):
-        factor = scale**-i
-        shapes.append(
-            (max(MIN_INPUT_SIZE, round(h * factor)), max(MIN_INPUT_SIZE, round(w * factor)))
-        )
-    return shapes
-
-
-def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an ``h × w × c`` float array (antialiased when shrinking)."""
-    import tensorflow as tf
-
-    if image.shape[:2] == tuple(shape):
-        return image
-    return tf.image.resize(image, shape, method="bilinear", antialias=True).numpy()
-
-
 class Engine:
-    """A loaded InceptionV3 and the traced gradient steps of the objectives used so far."""
+    """A loaded InceptionV3 and the traced step functions of the objectives used so far."""
 
-    def __init__(self, weights: LoadedWeights, max_batch_pixels: int = DEFAULT_MAX_BATCH_PIXELS):
+    def __init__(self, weights: LoadedWeights, max_batch_pixels: int | None = None):
         self.weights_info: WeightsInfo = weights.info
+        # Pixels per network call; None: chosen from the device (stylize.batching).
         self.max_batch_pixels = max_batch_pixels
         self._weights = weights
         self._networks: dict[str, InceptionV3Features] = {}
         self._functions: dict[tuple, tuple[Callable, Callable]] = {}
+        self._layouts: dict[tuple, tuple[Callable, Callable]] = {}
         self.device = _device_name()
+        self.last_runner: BatchRunner | None = None  # the last dream's (tiles per call)
 
-    # -- the network and the traced step ------------------------------------------------
+    # -- the network, its traced functions, the device -----------------------------------
 
     def network(self, precision: str = "fp32") -> InceptionV3Features:
-        if precision not in self._networks:
-            self._networks[precision] = InceptionV3Features(
+        dtype = _DTYPES[precision]
+        if dtype not in self._networks:
+            self._networks[dtype] = InceptionV3Features(
                 self._weights.convs,
                 last_block_pool=self.weights_info.last_block_pool,
                 classifier=self._weights.classifier,
-                dtype=_DTYPES[precision],
+                dtype=dtype,
             )
-        return self._networks[precision]
+        return self._networks[dtype]
 
-    def _objective_key(self, config: DreamConfig) -> tuple:
-        return (
+    def functions(self, config: DreamConfig) -> tuple[Callable, Callable]:
+        """``(gradient, evaluate)`` of this objective (:mod:`stylize.step`), traced once."""
+        key = (
             config.objective_layers,
             config.channel,
             config.class_index,
             config.reduction,
-            config.precision,
+            _DTYPES[config.precision],
         )
+        if key not in self._functions:
+            objective = tile_objective(self.network(config.precision), config)
+            self._functions[key] = (make_gradient(objective), make_evaluate(objective))
+        return self._functions[key]
 
-    def _functions_for(self, config: DreamConfig) -> tuple[Callable, Callable]:
-        """``(gradient, evaluate)`` tf.functions of this objective, traced once each."""
-        import tensorflow as tf
-
-        key = self._objective_key(config)
-        if key in self._functions:
-            return self._functions[key]
-        net = self.network(config.precision)
-        deepest = config.deepest
-        layers, channel = config.objective_layers, config.channel
-        class_index, reduction = config.class_index, config.reduction
-
-        def per_tile_objective(x):
-            outputs = net(x, deepest)
-            if class_index is not None:
-                return outputs["logits"][:, class_index]
-            total = 0.0
-            for name, weight in layers:
-                act = tf.cast(outputs[name], tf.float32)
-                if channel is not None:
-                    act = act[..., channel]
-                if reduction == "mean_square":
-                    act = tf.square(act)
-                total += weight * tf.reduce_mean(act, axis=list(range(1, act.shape.rank)))
-            return total
-
-        spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
-
-        @tf.function(input_signature=spec)
-        def gradient(tiles):
-            with tf.GradientTape() as tape:
-                tape.watch(tiles)
-                values = per_tile_objective(tiles)
-                total = tf.reduce_sum(values)
-            return values, tape.gradient(total, tiles)
-
-        @tf.function(input_signature=spec)
-        def evaluate(tiles):
-            return per_tile_objective(tiles)
-
-        self._functions[key] = (gradient, evaluate)
-        return gradient, evaluate
+    def layout_functions(self, layout: TileLayout, grad_norm: str) -> tuple[Callable, Callable]:
+        """``(split, update)`` for images with this tile layout (traced once each)."""
+        key = (layout, grad_norm)
+        if key not in self._layouts:
+            self._layouts[key] = (make_split(layout), make_update(layout, grad_norm))
+        return self._layouts[key]
 
     def trace_count(self) -> int:
-        """How many times the step functions were traced (for benchmarks and tests)."""
-        return sum(
-            f.experimental_get_tracing_count() for pair in self._functions.values() for f in pair
+        """Traces of the network functions (gradient, evaluate): one each per objective."""
+        return sum(f.experimental_get_tracing_count() for p in self._functions.values() for f in p)
+
+    def layout_trace_count(self) -> int:
+        """Traces of the split/update functions: one each per tile layout (no network)."""
+        return sum(f.experimental_get_tracing_count() for p in self._layouts.values() for f in p)
+
+    def use_precision(self, config: DreamConfig) -> None:
+        """Refuse a precision this device cannot do; set TF32 matmuls on a GPU."""
+        import tensorflow as tf
+
+        gpu = self.device.startswith("GPU")
+        if config.precision == "fp16" and not gpu:
+            raise StylizeError(
+                "precision fp16 needs a GPU (this device is CPU); use fp32 or bf16 here"
+            )
+        if gpu:
+            tf.config.experimental.enable_tensor_float_32_execution(config.precision == "tf32")
+        elif config.precision == "tf32":
+            log.info("precision tf32 is a GPU mode; on the CPU it computes in fp32")
+
+    def runner(self, config: DreamConfig) -> BatchRunner:
+        """A batch runner at this engine's budget; a budget halved on running out of
+        memory stays halved for the engine's later calls."""
+        if self.max_batch_pixels is None:
+            gpu = self.device.startswith("GPU")
+            per_pixel = self._bytes_per_pixel(config) if gpu else 0.0
+            self.max_batch_pixels = device_budget_pixels(gpu, per_pixel)
+        return BatchRunner(self.max_batch_pixels, lambda b: setattr(self, "max_batch_pixels", b))
+
+    def _bytes_per_pixel(self, config: DreamConfig) -> float:
+        """Device bytes a gradient call needs per input pixel: every activation up to the
+        objective's layer, kept for the backward pass, plus as much again for gradients."""
+        import tensorflow as tf
+
+        net, side = self.network(config.precision), 299
+        spec = tf.TensorSpec([1, side, side, 3], tf.float32)
+        graph = tf.function(lambda x: net(x, config.deepest)).get_concrete_function(spec).graph
+        elements = sum(
+            out.shape.num_elements() or 0
+            for op in graph.get_operations()
+            if op.type not in ("Const", "Placeholder", "Identity")
+            for out in op.outputs
         )
+        return 2.0 * elements * net.dtype.size / side**2
 
-    # -- tiled passes -------------------------------------------------------------------
+    # -- whole-image passes (scoring, tests) ---------------------------------------------
 
-    def _batches(self, grid: TileGrid):
-        per_batch = max(1, self.max_batch_pixels // (grid.th * grid.tw))
-        count = grid.ny * grid.nx
-        for start in range(0, count, per_batch):
-            yield slice(start, min(count, start + per_batch))
+    def objectives(self, images: Sequence[np.ndarray], config: DreamConfig) -> list[float]:
+        """Each image's objective (area-weighted mean over its tiles, no roll), batched."""
+        import tensorflow as tf
 
-    def tiled_gradient(self, image: np.ndarray, config: DreamConfig) -> np.ndarray:
-        """The objective's gradient for every pixel of ``image``, tile by tile."""
-        gradient, _ = self._functions_for(config)
-        grid = TileGrid.for_image(image.shape[0], image.shape[1], config.tile)
-        tiles = grid.split(image)
-        grads = np.empty_like(tiles)
-        for batch in self._batches(grid):
-            _, grads[batch] = gradient(tiles[batch])
-        return grid.join(grads)
+        _, evaluate = self.functions(config)
+        pieces, owners = [], []
+        for index, image in enumerate(images):
+            layout = TileLayout.for_image(image.shape[0], image.shape[1], config.tile)
+            split, _ = self.layout_functions(layout, config.grad_norm)
+            tiles = split(tf.convert_to_tensor(image, tf.float32), tf.zeros(2, tf.int32))
+            for shape, group in zip(layout.shapes, tiles, strict=True):
+                pieces.append((shape, group))
+                owners.append(index)
+        values = self.runner(config).run(evaluate, pieces)
+        totals, areas = np.zeros(len(images)), np.zeros(len(images))
+        for owner, (shape, _), value in zip(owners, pieces, values, strict=True):
+            totals[owner] += float(tf.reduce_sum(value)) * shape[0] * shape[1]
+            areas[owner] += int(value.shape[0]) * shape[0] * shape[1]
+        return list(totals / areas)
 
     def objective(self, image: np.ndarray, config: DreamConfig) -> float:
-        """The objective of a whole image (mean over its tiles, no roll)."""
-        _, evaluate = self._functions_for(config)
-        grid = TileGrid.for_image(image.shape[0], image.shape[1], config.tile)
-        tiles = grid.split(image)
-        values = [evaluate(tiles[batch]).numpy() for batch in self._batches(grid)]
-        return float(np.mean(np.concatenate(values)))
+        return self.objectives([image], config)[0]
 
-    # -- the dream ----------------------------------------------------------------------
+    def tiled_gradient(self, image: np.ndarray, config: DreamConfig) -> np.ndarray:
+        """The objective's gradient for every pixel of ``image`` (no roll, not normalized)."""
+        import tensorflow as tf
 
-    def step(self, image: np.ndarray, config: DreamConfig, rng: np.random.Generator) -> np.ndarray:
-        """One gradient-ascent step on a randomly rolled copy of ``image``."""
-        h, w = image.shape[:2]
-        grid = TileGrid.for_image(h, w, config.tile)
-        jitter = rng.integers(-config.jitter, config.jitter + 1, size=2)
-        tile_roll = rng.integers(0, (grid.th, grid.tw))
-        shift_y = int(jitter[0] + (tile_roll[0] if grid.ny > 1 else 0))
-        shift_x = int(jitter[1] + (tile_roll[1] if grid.nx > 1 else 0))
-        rolled = np.roll(image, (shift_y, shift_x), axis=(0, 1))
-        grad = np.roll(self.tiled_gradient(rolled, config), (-shift_y, -shift_x), axis=(0, 1))
-        if config.grad_norm == "std":
-            grad /= grad.std() + 1e-8
-        else:
-            grad /= max(float(np.abs(grad).mean()), 1e-8)
-        return np.clip(image + config.step_size * grad, -1.0, 1.0)
+        gradient, _ = self.functions(config)
+        layout = TileLayout.for_image(image.shape[0], image.shape[1], config.tile)
+        split, _ = self.layout_functions(layout, config.grad_norm)
+        tiles = split(tf.convert_to_tensor(image, tf.float32), tf.zeros(2, tf.int32))
+        grads = self.runner(config).run(gradient, list(zip(layout.shapes, tiles, strict=True)))
+        return layout.join(grads, image.shape[0], image.shape[1]).numpy()
+
+    # -- the dream -----------------------------------------------------------------------
 
     def dream(
         self,
-        image: Image.Image,
+        image: ImageLike,
         config: DreamConfig,
         progress: Progress | None = None,
         clamp_octaves: bool = True,
     ) -> DreamResult:
-        """Dream ``image`` with ``config``; the result has the input's size, mode and alpha.
+        """Dream ``image`` (a PIL image, or an ``h × w × 3`` array: uint8, or float in
+        [0, 1]) with ``config``; the result has the input's size, mode and alpha.
 
         With ``clamp_octaves`` (the default, for presets applied to any image) octaves that
         would shrink the image below 75 px are dropped; without it they are an error.
         """
+        return self.dream_many([image], config, progress, clamp_octaves)[0]
+
+    def dream_many(
+        self,
+        images: Sequence[ImageLike],
+        config: DreamConfig,
+        progress: Progress | None = None,
+        clamp_octaves: bool = True,
+    ) -> list[DreamResult]:
+        """Dream several images together; each result equals ``dream`` of that image alone
+        (to float rounding). Their tiles share network calls, octave by octave."""
+        import tensorflow as tf
+
         config.validate()
+        self.use_precision(config)
         if config.class_index is not None and not self.weights_info.has_classifier:
             raise StylizeError(
                 "the class-score objective needs weights with a classifier (Keras' ImageNet "
                 "file with top); the loaded weights "
                 f"({self.weights_info.source}: {self.weights_info.path.name}) have none"
             )
-        rgb, alpha, mode = to_array(image)
-        h, w = rgb.shape[:2]
-        shapes = octave_shapes(h, w, config.octaves, config.octave_scale, clamp=clamp_octaves)
-        rng = np.random.default_rng(config.seed)
-        base = rgb
-        if config.start == "noise":
-            base = rng.uniform(-0.1, 0.1, size=rgb.shape).astype(np.float32)
-        before = self.objective(base, config)
-        dreamed = resize(base, shapes[0])
-        timings = []
-        for index, shape in enumerate(shapes):
-            started = time.perf_counter()
-            if index > 0:
-                lost = resize(base, shape) - resize(resize(base, shapes[index - 1]), shape)
-                dreamed = resize(dreamed, shape) + lost
+        states = [ImageDream(image, config, clamp_octaves) for image in images]
+        befores = self.objectives([s.base for s in states], config)
+        for state, before in zip(states, befores, strict=True):
+            state.before = finite(before, "before the dream")
+        gradient, _ = self.functions(config)
+        runner = self.runner(config)
+        step_size = tf.constant(config.step_size, tf.float32)
+        octaves = max(len(s.shapes) for s in states)
+        for octave in range(octaves):
+            active = [s for s in states if octave < len(s.shapes)]
+            for state in active:
+                state.begin(octave, self, config)
             for done in range(config.steps):
-                dreamed = self.step(dreamed, config, rng)
+                self._step_all(active, config, gradient, runner, step_size)
                 if progress is not None:
-                    progress(index, len(shapes), done + 1, config.steps)
-            timings.append(time.perf_counter() - started)
-        after = self.objective(dreamed, config)
-        return DreamResult(
-            image=from_array(dreamed, alpha, mode),
-            objective_before=before,
-            objective_after=after,
-            octave_timings=timings,
-            device=self.device,
-            octave_shapes=shapes,
-        )
+                    progress(octave, octaves, done + 1, config.steps)
+            for state in active:
+                state.end()
+        afters = self.objectives([s.dreamed for s in states], config)
+        self.last_runner = runner
+        return [
+            DreamResult(
+                image=from_array(s.dreamed, s.alpha, s.mode),
+                objective_before=s.before,
+                objective_after=finite(after, "after the dream"),
+                octave_timings=s.timings,
+                device=self.device,
+                octave_shapes=s.shapes,
+            )
+            for s, after in zip(states, afters, strict=True)
+        ]
+
+    def _step_all(self, states: list[ImageDream], config, gradient, runner, step_size) -> None:
+        """One step of every image: split each, one batched gradient, update each."""
+        started = time.perf_counter()
+        shifts = [s.shift(config) for s in states]
+        pieces, owners = [], []
+        for state, shift in zip(states, shifts, strict=True):
+            tiles = state.split(state.image, shift)
+            for shape, group in zip(state.layout.shapes, tiles, strict=True):
+                pieces.append((shape, group))
+                owners.append(state)
+        grads = runner.run(gradient, pieces)
+        for state, shift in zip(states, shifts, strict=True):
+            mine = tuple(g for g, owner in zip(grads, owners, strict=True) if owner is state)
+            state.image, finite = state.update(state.image, shift, mine, step_size)
+            state.finite.append(finite)
+        # Each image is charged its share of the step by the pixels it sent.
+        elapsed, total = time.perf_counter() - started, sum(s.pixels for s in states)
+        for state in states:
+            state.timings[-1] += elapsed * state.pixels / total
 
 
 def _device_name() -> str:

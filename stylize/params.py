@@ -38,9 +38,10 @@ class Start(StrEnum):
 
 
 class Precision(StrEnum):
-    """The network's arithmetic: fp32 everywhere; bf16/fp16 are for GPUs."""
+    """The network's arithmetic: fp32 everywhere; tf32/bf16/fp16 are for GPUs (fp16 needs one)."""
 
     FP32 = "fp32"
+    TF32 = "tf32"
     BF16 = "bf16"
     FP16 = "fp16"
 
@@ -134,7 +135,7 @@ class DreamParams(BaseModel):
         None, description=f"Start from the image or from random noise. {KEEP}"
     )
     precision: Precision | None = Field(
-        None, description=f"Network precision: bf16/fp16 are for GPUs. {KEEP}"
+        None, description=f"Network precision: tf32/bf16/fp16 are for GPUs (fp16 needs one). {KEEP}"
     )
     max_pixels: int | None = Field(
         None,

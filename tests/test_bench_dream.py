@@ -20,10 +20,11 @@ def test_small_benchmark_runs_both_sides_on_the_same_work(tmp_path, converted_we
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "(a) one photo" in done.stdout and "(b) 3 photos of 300–420 px" in done.stdout
+    assert "(c) 4 photos of 300–420 px" in done.stdout and "tiles per call" in done.stdout
     assert "gradient steps" in done.stdout and "whole dream" in done.stdout
 
     (run,) = json.loads(figures.read_text())
-    a, b = run["a"], run["b"]
+    a, b, c = run["a"], run["b"], run["c"]
     # 384² (2 octaves: 274² and 384²) × 2 steps, the same pixel count for both sides.
     assert a["pixels"] == (274 * 274 + 384 * 384) * 2
     assert 0 < a["ours_steps_s"] < a["ours_s"]
@@ -35,3 +36,9 @@ def test_small_benchmark_runs_both_sides_on_the_same_work(tmp_path, converted_we
     assert b["ours_traces"] == 2
     assert b["baseline_traces"] >= 4
     assert b["images"] == 3 and sorted(b["sizes"]) == [300, 360, 420]
+    # (c): the same photos both ways; together, tiles of different photos share calls,
+    # and nothing was traced again after the warm-up pass.
+    assert c["images"] == 4 and sorted(c["sizes"]) == [300, 333, 360, 420]
+    assert c["many_tiles_per_call"] > c["alone_tiles_per_call"] >= 1
+    assert min(c["many_flop_fraction"], c["alone_flop_fraction"]) > 0
+    assert c["retraced"] is False

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from stylize.config import PRESETS, DreamConfig, get_preset
-from stylize.engine import TileGrid, octave_shapes, resize, seen_size
+from stylize.engine import TileLayout, octave_shapes, resize, tile_sizes
 from stylize.errors import StylizeError
 from stylize.image_io import to_array
 from tests.weights_fixture import photo
@@ -104,8 +104,8 @@ def _border_ratio(delta: np.ndarray, border: int) -> float:
 def test_tiled_dream_leaves_no_seam_at_tile_borders(engine) -> None:
     image = photo("astronaut", 256)
     config = dataclasses.replace(MULTI, steps=10, tile=160)
-    grid = TileGrid.for_image(256, 256, config.tile)
-    assert (grid.ny, grid.nx, grid.th, grid.tw) == (2, 2, 139, 139)
+    layout = TileLayout.for_image(256, 256, config.tile)
+    assert (layout.rows, layout.cols) == ((139, 139), (139, 139))
     ours = _delta(engine.dream(image, config), image)
 
     # Negative control: the same tiles without random rolls leave a visible seam.
@@ -122,40 +122,53 @@ def test_every_pixel_gets_a_gradient(engine) -> None:
     """Unlike the TF tutorial's range(0, size, tile)[:-1], no row or column is skipped."""
     pixels = to_array(photo("coffee", 333))[0]
     config = dataclasses.replace(MULTI, tile=160)
-    grid = TileGrid.for_image(*pixels.shape[:2], config.tile)
-    assert grid.ny * grid.th >= pixels.shape[0] and grid.nx * grid.tw >= pixels.shape[1]
-    assert grid.ny > 1 and grid.nx > 1
+    layout = TileLayout.for_image(*pixels.shape[:2], config.tile)
+    assert layout.padded[0] >= pixels.shape[0] and layout.padded[1] >= pixels.shape[1]
+    assert len(layout.rows) > 1 and len(layout.cols) > 1
     grad = engine.tiled_gradient(pixels, config)
     assert grad.shape == pixels.shape
     assert (np.abs(grad).max(axis=2) > 0).all()
 
 
 def test_tile_split_and_join_are_inverse() -> None:
+    import tensorflow as tf
+
     image = np.random.default_rng(0).random((301, 517, 3), dtype=np.float32)
-    grid = TileGrid.for_image(301, 517, 160)
-    tiles = grid.split(image)
-    assert tiles.shape == (grid.ny * grid.nx, grid.th, grid.tw, 3)
-    assert np.array_equal(grid.join(tiles), image)
+    layout = TileLayout.for_image(301, 517, 160)
+    groups = layout.split(tf.constant(image))
+    assert [tuple(g.shape[1:3]) for g in groups] == list(layout.shapes)
+    assert sum(int(g.shape[0]) for g in groups) == layout.count
+    assert np.array_equal(layout.join(groups, 301, 517).numpy(), image)
 
 
-@pytest.mark.parametrize("size", [75, 299, 300, 522, 523, 524, 731, 1024, 1046, 1047, 1600, 4000])
-def test_tiles_are_as_few_as_fit_and_every_pixel_is_seen(size: int) -> None:
-    grid = TileGrid.for_image(size, size, 512)
-    limit = seen_size(512)  # 523
-    assert grid.th <= limit and grid.ny * grid.th >= size
-    assert (grid.th - 11) % 32 == 0
-    # One tile fewer would not fit in the limit.
-    assert grid.ny == 1 or seen_size(-(-size // (grid.ny - 1))) > limit
+@pytest.mark.parametrize("size", [75, 109, 153, 299, 300, 373, 522, 524, 731, 1024, 1047, 1600])
+def test_tiles_come_from_five_sides_and_waste_the_fewest_pixels(size: int) -> None:
+    import itertools
+
+    sides = tile_sizes(512)
+    assert sides == (523, 395, 267, 203, 139) and all((s - 11) % 32 == 0 for s in sides)
+    layout = TileLayout.for_image(size, size, 512)
+    assert len(set(layout.rows)) == 1 and layout.rows[0] in sides and layout.rows == layout.cols
+    covered = sum(layout.rows)
+    assert covered >= size
+    # Reflection padding needs less padding than the image has pixels, and no other
+    # number of equal tiles of a side covers the axis with fewer pixels.
+    assert covered - size < min(size, min(sides))
+    for side, count in itertools.product(sides, range(1, 20)):
+        assert not size <= side * count < covered
 
 
-def test_tile_grid_of_the_classic_octaves(engine) -> None:
-    """A 522 px octave is one 523 px tile (not 2×2 of 267); a 1024 px one is 2×2 of 523,
-    sent through the network in a single call."""
-    one = TileGrid.for_image(522, 522, 512)
-    assert (one.ny, one.nx, one.th) == (1, 1, 523)
-    grid = TileGrid.for_image(1024, 1024, 512)
-    assert (grid.ny, grid.nx, grid.th, grid.tw) == (2, 2, 523, 523)
-    assert list(engine._batches(grid)) == [slice(0, 4)]
+def test_small_octaves_are_not_padded_to_the_largest_tile() -> None:
+    """A 110 px octave is one 139 px tile, not a 523 px one (20× the work); all of an
+    octave's tiles have one shape, so they go through the network in one call."""
+    assert TileLayout.for_image(110, 110, 512).padded == (139, 139)
+    assert TileLayout.for_image(1024, 1024, 512).shapes == ((523, 523),)
+    # 151 px: one 203 px tile; 731 px: 2 × 395 (790 px) rather than 2 × 523.
+    layout = TileLayout.for_image(151, 731, 512)
+    assert (layout.rows, layout.cols, layout.shapes) == ((203,), (395, 395), ((203, 395),))
+    # The octaves of a 1024 px photo (classic preset): 395, 523, 2 × 395, 2 × 523.
+    sides = [TileLayout.for_image(n, n, 512).rows for n in (373, 522, 731, 1024)]
+    assert sides == [(395,), (523,), (395, 395), (523, 523)]
 
 
 def test_batching_tiles_does_not_change_the_result(engine) -> None:
@@ -196,11 +209,12 @@ def test_result_keeps_size_mode_and_alpha(engine) -> None:
     gray = engine.dream(photo("coffee", 160).convert("L"), config)
     assert gray.image.mode == "L" and gray.image.size == (160, 107)
     assert len(result.octave_timings) == len(result.octave_shapes)
-    assert result.device == "CPU"
+    # The device that computed it, as the catalog records it: "CPU" or "GPU:/device:GPU:0".
+    assert result.device == engine.device and result.device.split(":")[0] in ("CPU", "GPU")
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_reduced_precision_stays_close_to_fp32(engine, precision: str) -> None:
+def test_reduced_precision_stays_close_to_fp32(engine) -> None:
+    precision = "fp16" if engine.device.startswith("GPU") else "bf16"
     image = photo("coffee", 160)
     config = dataclasses.replace(MULTI, steps=4)
     low_config = dataclasses.replace(config, precision=precision)
