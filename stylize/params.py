@@ -108,7 +108,7 @@ class DreamParams(BaseModel):
         "Empty: maximize layers.",
     )
     octaves: int | None = Field(
-        None, ge=1, le=12, description=f"Number of scales (each at least 75 px). {KEEP}"
+        None, ge=1, le=20, description=f"Number of scales (each at least 75 px). {KEEP}"
     )
     octave_scale: float | None = Field(
         None, gt=1, le=4, description=f"Ratio between scales. {KEEP}"
@@ -119,7 +119,7 @@ class DreamParams(BaseModel):
     step_size: float | None = Field(
         None,
         gt=0,
-        le=10,
+        le=1,
         description=f"Step on [-1, 1] pixels after gradient normalization. {KEEP}",
     )
     tile: int | None = Field(

@@ -40,7 +40,7 @@ SAMPLES: dict[str, tuple[str, Any, tuple[str, Any]]] = {
     "tile": ("256", 256, ("tile", 256)),
     "seed": ("3", 3, ("seed", 3)),
     "start": ("noise", "noise", ("start", "noise")),
-    "precision": ("bf16", "bf16", ("precision", "bf16")),
+    "precision": ("tf32", "tf32", ("precision", "tf32")),
     "max_pixels": ("40000", 40000, ("max_pixels", 40000)),
     "fit": ("", True, ("fit", True)),  # a switch: the flag alone
 }
