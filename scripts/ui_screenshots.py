@@ -6,7 +6,8 @@ headless Chromium at the pages an operator opens. Run it from the repository:
 
     .venv/bin/python scripts/ui_screenshots.py docs/img
 
-It needs Debian's chromium and the InceptionV3 weights (``dreamcrawl weights fetch``).
+It needs Debian's chromium and the InceptionV3 weights (``dreamcrawl weights fetch``),
+and starts Chromium the way the test suite does (tests/browser.py).
 """
 
 from __future__ import annotations
@@ -23,18 +24,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.browser import CHROMIUM_FLAGS as TEST_FLAGS
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+CHROMIUM_FLAGS = [*TEST_FLAGS, "--hide-scrollbars"]
 
 
 def free_port() -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -33,17 +33,10 @@ def photo_bytes(
 
 
 def facts_for(data: bytes) -> ImageFacts:
-    """The catalog facts of encoded image bytes."""
-    with PILImage.open(io.BytesIO(data)) as image:
-        width, height = image.size
-        fmt = image.format or "unknown"
-    return ImageFacts(
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=width,
-        height=height,
-        format=fmt,
-        bytes=len(data),
-    )
+    """The catalog facts of encoded image bytes, as the crawler's validation finds them."""
+    from crawler.validate import Limits, inspect_image
+
+    return inspect_image(data, Limits(min_width=1, min_height=1))
 
 
 def add_image(catalog: Catalog, data: bytes) -> int:
@@ -75,3 +68,21 @@ def visible_device_kind() -> str:
     import tensorflow as tf
 
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def done_stylization(image_id: int, output_key: str, tag: str = "a") -> Any:
+    """A finished stylization row of ``image_id`` whose output is blob ``output_key``;
+    ``tag`` makes its parameter and weights hashes distinct from another row's."""
+    from storage.models import Stylization, StylizationStatus
+
+    return Stylization(
+        image_id=image_id,
+        params_json="{}",
+        params_hash=tag * 64,
+        weights_id="w",
+        weights_sha256=chr(ord(tag) + 1) * 64,
+        code_version="t",
+        output_blob_key=output_key,
+        output_sha256=output_key,
+        status=StylizationStatus.DONE,
+    )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from storage.db import Catalog
 from storage.models import Image, ImageStatus, Stylization, StylizationStatus
-from tests.helpers import add_image, dreamcrawl, photo_bytes
+from tests.helpers import add_image, done_stylization, dreamcrawl, photo_bytes
 
 
 def test_check_finds_and_repairs_missing_corrupt_and_orphan(catalog: Catalog) -> None:
@@ -18,19 +18,7 @@ def test_check_finds_and_repairs_missing_corrupt_and_orphan(catalog: Catalog) ->
     corrupted = add_image(catalog, photo_bytes("rocket"))
     output_key = blobs.put_bytes(photo_bytes("chelsea", size=64, fmt="PNG"))
     with catalog.session() as session:
-        session.add(
-            Stylization(
-                image_id=healthy,
-                params_json="{}",
-                params_hash="a" * 64,
-                weights_id="w",
-                weights_sha256="b" * 64,
-                code_version="t",
-                output_blob_key=output_key,
-                output_sha256=output_key,
-                status=StylizationStatus.DONE,
-            )
-        )
+        session.add(done_stylization(healthy, output_key, "a"))
         keys = dict(session.execute(sa.select(Image.id, Image.blob_key)).all())
     orphan = blobs.put_bytes(b"nobody refers to me")
 
@@ -85,16 +73,7 @@ def test_check_covers_stylization_outputs(catalog: Catalog) -> None:
     image_id = add_image(catalog, photo_bytes("astronaut"))
     output_key = catalog.blobs.put_bytes(b"pretend output")
     with catalog.session() as session:
-        styl = Stylization(
-            image_id=image_id,
-            params_json="{}",
-            params_hash="c" * 64,
-            weights_id="w",
-            weights_sha256="d" * 64,
-            code_version="t",
-            output_blob_key=output_key,
-            status=StylizationStatus.DONE,
-        )
+        styl = done_stylization(image_id, output_key, "c")
         session.add(styl)
         session.flush()
         styl_id = styl.id

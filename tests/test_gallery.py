@@ -21,18 +21,8 @@ from PIL import Image as PILImage
 
 from pipeline.cli import main
 from storage.db import Catalog
+from tests.browser import CHROMIUM_FLAGS
 from tests.catalog_data import build
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 CHECK_SCRIPT = """
 <div id="link-check" hidden>%s</div>
