@@ -308,23 +308,24 @@ def _run_process(
     on_progress: ProgressCallback | None,
     lock: int,
 ) -> CrawlResult:
+    """Run the crawler process (and the labeller beside it) and settle the run row."""
     from crawler import label_run
 
     # Labels come from a process beside the crawl, off its path (crawler.label_run).
     labels = label_run.start(catalog, run_id, _child_env(catalog.settings))
     with label_run.killed_on_error(labels):
-        result = _crawl_process(catalog, run_id, timeout, on_progress, lock)
+        child, reader, tail = _start_crawler(catalog, run_id, lock, on_progress)
+        stopped = _wait_for(child, timeout)
+        reader.join()
+        result = _settle(catalog, run_id, child.returncode, "".join(tail), stopped)
     counts = labels.finish(catalog) if labels is not None else None
     return result if counts is None else dataclasses.replace(result, counts=counts)
 
 
-def _crawl_process(
-    catalog: Any,
-    run_id: int,
-    timeout: float | None,
-    on_progress: ProgressCallback | None,
-    lock: int,
-) -> CrawlResult:
+def _start_crawler(
+    catalog: Any, run_id: int, lock: int, on_progress: ProgressCallback | None
+) -> tuple[subprocess.Popen, threading.Thread, deque[str]]:
+    """``python -m crawler.run RUN``, with a thread reading its stderr (progress, errors)."""
     command = [sys.executable, "-m", "crawler.run", str(run_id)]
     log.info("crawl run %s: starting %s", run_id, " ".join(command))
     child = subprocess.Popen(
@@ -339,23 +340,27 @@ def _crawl_process(
         target=_read_stderr, args=(child, tail, on_progress), name="crawl-stderr", daemon=True
     )
     reader.start()
-    stopped = None
+    return child, reader, tail
+
+
+def _wait_for(child: subprocess.Popen, timeout: float | None) -> str | None:
+    """Wait for the crawler; after ``timeout`` stop it gracefully. Returns why it was
+    stopped (None when it ended by itself); on any interruption it is killed."""
     try:
         child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        stopped = f"stopped after the {timeout:g} s timeout"
         child.send_signal(signal.SIGTERM)  # Scrapy's graceful shutdown
         try:
             child.wait(timeout=TERMINATE_GRACE_S)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        return f"stopped after the {timeout:g} s timeout"
     except BaseException:
         child.kill()
         child.wait()
         raise
-    reader.join()
-    return _settle(catalog, run_id, child.returncode, "".join(tail), stopped)
+    return None
 
 
 def _read_stderr(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,7 +11,7 @@ from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import Image, Rejection, Stylization, StylizationStatus
 from storage.settings import Settings
-from tests.conftest import REPO
+from tests.helpers import dreamcrawl
 
 
 def test_demo_crawls_dreams_and_writes_a_gallery(
@@ -23,18 +20,10 @@ def test_demo_crawls_dreams_and_writes_a_gallery(
     tmp_path: Path,
 ) -> None:
     env = {
-        **os.environ,
         "DREAMCRAWL_WEIGHTS": str(converted_weights),
         "PREFECT_HOME": str(tmp_path / "prefect"),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "demo", "--steps", "2"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = dreamcrawl("demo", "--steps", "2", env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"Gallery: file://(\S+)\s+\((\d+) before/after pairs\)", result.stdout)
     assert match, result.stdout
