@@ -10,6 +10,7 @@ images back at once (:mod:`flows.hooks`).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from crawler.api import CrawlRequest
 from flows.artifacts import DreamProgress, publish_report
 from flows.dreaming import DreamJob, DreamOutcome, DreamStatus
-from flows.groups import group_jobs
+from flows.groups import DEFAULT_GROUP_SIZE, group_jobs
 from flows.hooks import release_held_dreams
 from flows.tasks import (
     CrawlReport,
@@ -78,6 +79,23 @@ def _task_runner(dask_workers: int, dask_address: str | None) -> Any:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
+def _group_size(jobs: int, dask_workers: int, dask_address: str | None) -> int:
+    """Images per group: the default in one process; over Dask, small enough that every
+    worker gets a group (a group runs on one worker)."""
+    if not (dask_workers or dask_address):
+        return DEFAULT_GROUP_SIZE
+    workers = dask_workers or _scheduler_workers(dask_address)
+    return max(1, min(DEFAULT_GROUP_SIZE, math.ceil(jobs / max(1, workers))))
+
+
+def _scheduler_workers(address: str | None) -> int:
+    """How many workers the Dask scheduler at ``address`` has now (at least 1)."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+
+
 def _gpu_slot(gpu_slot: str) -> str | None:
     """ "auto": the ``gpu`` concurrency limit when a GPU is visible; "none"; or a name."""
     if gpu_slot == "none":
@@ -99,14 +117,15 @@ def dream_batch(
     refresh_cache: bool = False,
     progress_id: UUID | None = None,
     run_name: str | None = None,
+    group_size: int = DEFAULT_GROUP_SIZE,
 ) -> list[DreamOutcome]:
     """Dream every job on this flow's task runner; failures are reported, not raised.
 
     ``progress_id`` and ``run_name`` are the started run's progress artifact and name
-    (see DreamProgress).
+    (see DreamProgress); ``group_size`` images at most share one ``dream_many`` call.
     """
     task = dream_task.with_options(refresh_cache=refresh_cache) if refresh_cache else dream_task
-    groups = group_jobs(jobs)  # same parameters together: Engine.dream_many
+    groups = group_jobs(jobs, group_size)  # same parameters together: Engine.dream_many
     futures = task.map(settings, groups, weights, slot, flow_run_id)
     group_of = {future.task_run_id: group for future, group in zip(futures, groups, strict=True)}
     progress = DreamProgress(len(jobs), flow_run_id, progress_id, run_name)
@@ -151,6 +170,7 @@ def _stylize(
     if not plan.jobs:
         return [], plan.left
     runner = _task_runner(dask_workers, dask_address)
+    size = _group_size(len(plan.jobs), dask_workers, dask_address)
     slot = _gpu_slot(gpu_slot)
     if slot:
         from flows.limits import ensure_limit
@@ -163,7 +183,16 @@ def _stylize(
     batch = dream_batch.with_options(task_runner=runner)
     outcomes = reconcile_task(
         settings,
-        batch(settings, plan.jobs, weights, slot, parent, progress_id=progress, run_name=name),
+        batch(
+            settings,
+            plan.jobs,
+            weights,
+            slot,
+            parent,
+            progress_id=progress,
+            run_name=name,
+            group_size=size,
+        ),
     )
     stale = {o.id for o in outcomes if o.status is DreamStatus.STALE}
     if stale:

@@ -16,7 +16,7 @@ CASES = {
     "step-size-1e309": (["--step-size", "1e309"], "step size must be a finite number"),
     "step-size-inf": (["--step-size", "inf"], "step size must be a finite number"),
     "step-size-nan": (["--step-size", "nan"], "step size must be a finite number"),
-    "step-size-2": (["--step-size", "2"], "step size must be greater than 0 and at most 1"),
+    "step-size-2": (["--step-size", "2"], "step size must be less than or equal to 1"),
     "weight-1e308": (["--layers", "mixed4=1e308"], "finite number within ±1000"),
     "octave-scale-inf": (["--octave-scale", "inf"], "octave scale must be"),
     "fp16-on-cpu": (["--precision", "fp16"], "precision fp16 needs a GPU"),
