@@ -99,6 +99,11 @@ class CrawlRequest:
     # (docs/crawler.md#content-check); needs the labeller's weights.
     content_check: bool = False
 
+    def __post_init__(self) -> None:
+        # Callers hand over what they have (a flow's lists, a CLI's None): kept as tuples.
+        for name in ("keywords", "start_urls", "sources"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+
 
 def run_crawl(
     request: CrawlRequest | None = None,
@@ -121,10 +126,7 @@ def run_crawl(
     while it runs (pages, images, duplicates, rejected).
     """
     if request is None:
-        sequences = ("keywords", "start_urls", "sources")
-        request = CrawlRequest(
-            **{k: tuple(v or ()) if k in sequences else v for k, v in fields.items()}
-        )
+        request = CrawlRequest(**fields)
     elif fields:
         raise TypeError(f"give a CrawlRequest or its fields, not both: {sorted(fields)}")
     settings = settings or get_settings()
@@ -189,9 +191,7 @@ def crawl(
     ``settings`` (default: DREAMCRAWL_HOME / DREAMCRAWL_DB_URL) and the result has the
     run's id, status and counts.
     """
-    request = CrawlRequest(
-        tuple(keywords), tuple(start_urls), tuple(sources), max_images, depth, allow_private
-    )
+    request = CrawlRequest(keywords, start_urls, sources, max_images, depth, allow_private)
     return run_crawl(request, settings=settings)
 
 

@@ -48,9 +48,9 @@ class StandaloneRun:
         catalog = open_catalog(get_settings())
         try:
             request = CrawlRequest(
-                keywords=tuple(spider.keywords),
-                start_urls=tuple(getattr(spider, "start_urls", ())),
-                sources=tuple(getattr(spider, "source_names", None) or [spider.source_name]),
+                keywords=spider.keywords,
+                start_urls=getattr(spider, "start_urls", ()),
+                sources=getattr(spider, "source_names", None) or [spider.source_name],
                 max_images=spider.max_images,
                 depth=getattr(spider, "depth", None),
                 allow_private=settings.getbool("DREAMCRAWL_ALLOW_PRIVATE"),

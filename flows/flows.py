@@ -261,14 +261,7 @@ def crawl_flow(
     """
     settings = get_settings()
     request = CrawlRequest(
-        tuple(keywords),
-        tuple(start_urls or ()),
-        tuple(sources or ()),
-        max_images,
-        depth,
-        allow_private,
-        resume,
-        content_check,
+        keywords, start_urls, sources, max_images, depth, allow_private, resume, content_check
     )
     crawl: CrawlReport = crawl_task(settings, request)
     labels = label_task(settings)  # what the crawl left unlabelled, if anything
@@ -313,13 +306,7 @@ def pipeline_flow(
     settings = get_settings()
     dream.configs()  # a bad value fails before the crawl, not after it
     request = CrawlRequest(
-        tuple(keywords),
-        tuple(start_urls or ()),
-        tuple(sources or ()),
-        max_images,
-        depth,
-        allow_private,
-        content_check=content_check,
+        keywords, start_urls, sources, max_images, depth, allow_private, None, content_check
     )
     crawl: CrawlReport = crawl_task(settings, request)
     if dream_deployment:

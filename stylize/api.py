@@ -54,7 +54,9 @@ def dream(
 
     ``layers="mixed4=1.0,mixed5=1.5"`` and ``channel="mixed4:97"`` take the CLI's text
     as well as the model's form; the result's ``.image`` is a PIL image of the input's
-    size. Bad values raise :class:`~stylize.errors.StylizeError` with one line.
+    size (``max_pixels``/``fit`` as on the CLI: above the budget it is refused, or
+    downscaled with ``fit=True``). Bad values raise :class:`~stylize.errors.StylizeError`
+    with one line.
     """
     if isinstance(overrides.get("layers"), str):
         overrides["layers"] = parse_layer_list(overrides["layers"])
@@ -62,8 +64,9 @@ def dream(
         overrides["channel"] = parse_channel_text(overrides["channel"])
     params = DreamParams.parse(presets=[preset], **overrides)
     config = params.config()
+    picture = config.fit_image(as_image(image), "the image")  # the one pixel budget
     engine = load_engine(str(weights) if weights else None, None)
-    return engine.dream(as_image(image), config)
+    return engine.dream(picture, config)
 
 
 __all__ = ["as_image", "dream"]

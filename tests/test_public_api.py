@@ -76,3 +76,12 @@ def test_crawl_then_open_the_catalog_as_pandas(settings: Settings) -> None:
     assert int(frame["width"].iloc[0]) == 160
     with pytest.raises(storage.UserError, match="unknown view 'v_nope'; views: "):
         storage.to_pandas("v_nope", catalog)
+
+
+def test_stylize_dream_keeps_the_pixel_budget(weights_env: None) -> None:
+    array = np.zeros((200, 300, 3), np.uint8) + 128
+    with pytest.raises(stylize.StylizeError, match="above the dream budget of 20000 pixels"):
+        stylize.dream(array, preset="fast", max_pixels=20000)
+    fitted = stylize.dream(array, preset="fast", steps=1, max_pixels=20000, fit=True)
+    width, height = fitted.image.size
+    assert width * height <= 20000 and abs(width / height - 1.5) < 0.05
