@@ -15,38 +15,19 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.browser import CHROMIUM_FLAGS as TEST_FLAGS
+from tests.pg_server import _free_port as free_port
+from tests.prefect_fixture import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [*TEST_FLAGS, "--hide-scrollbars"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition, what: str, deadline: float = 300.0):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            value = condition()
-            if value:
-                return value
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise SystemExit(f"gave up waiting for {what}")
 
 
 def screenshot(url: str, out: Path, profile: Path, height: int = 1400) -> None:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.pg_server import _free_port
 
 DEADLINE = 240.0  # seconds to wait for a server, a schedule or a run
 
@@ -33,12 +35,6 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -78,13 +74,14 @@ def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
         proc.wait(timeout=60)
 
 
-def wait_for(condition: Callable[[], object], what: str, deadline: float = DEADLINE) -> None:
-    """Poll ``condition`` until it holds; fail after ``deadline`` seconds."""
+def wait_for(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Poll ``condition`` until it holds; return what it gave; fail after ``deadline`` s."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         try:
-            if condition():
-                return
+            value = condition()
+            if value:
+                return value
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
