@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -138,7 +137,7 @@ def run_group(
     (default ``DREAMCRAWL_DREAM_LEASE_S``) is renewed by a heartbeat while the group runs,
     so a dead worker holds its rows for one lease only.
     """
-    from flows.heartbeat import keep_lease
+    from flows.heartbeat import keep_leases
     from stylize import load_engine
 
     lease = lease or jobs.lease_from_env()
@@ -155,11 +154,7 @@ def run_group(
                 outcomes[job.stylization_id] = DreamOutcome(
                     job.stylization_id, job.preset, DreamStatus.SKIPPED
                 )
-    with ExitStack() as heartbeats:
-        for job in claimed:
-            heartbeats.enter_context(
-                keep_lease(catalog, job.stylization_id, attempts[job.stylization_id], lease)
-            )
+    with keep_leases(catalog, attempts, lease):
         _dream_claimed(catalog, settings, claimed, weights, outcomes, load_engine)
     return [outcomes[job.stylization_id] for job in group]
 

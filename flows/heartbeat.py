@@ -21,25 +21,29 @@ log = logging.getLogger("dreamcrawl.flows.heartbeat")
 
 
 @contextmanager
-def keep_lease(
-    catalog: Catalog, stylization_id: int, attempt_no: int, lease: timedelta
-) -> Iterator[None]:
-    """Renew the lease of claim ``attempt_no`` on the row until the block ends."""
+def keep_leases(catalog: Catalog, claims: dict[int, int], lease: timedelta) -> Iterator[None]:
+    """Renew the leases of ``claims`` (row id → its claim's attempt number) until the
+    block ends: one thread and one transaction per beat for a whole group of dreams."""
+    held = dict(claims)
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(lease.total_seconds() / 3):
+        while held and not stop.wait(lease.total_seconds() / 3):
             try:
                 with catalog.session() as session:
-                    mine = jobs.renew(session, stylization_id, attempt_no, lease)
+                    lost = [
+                        row
+                        for row, attempt_no in held.items()
+                        if not jobs.renew(session, row, attempt_no, lease)
+                    ]
             except Exception as exc:  # a lost connection: try again at the next beat
-                log.warning("dream #%s: cannot renew its lease: %s", stylization_id, exc)
+                log.warning("dreams %s: cannot renew their leases: %s", sorted(held), exc)
                 continue
-            if not mine:
-                log.warning("dream #%s: the row is no longer this worker's", stylization_id)
-                return
+            for row in lost:
+                log.warning("dream #%s: the row is no longer this worker's", row)
+                del held[row]
 
-    thread = threading.Thread(target=beat, name=f"lease-{stylization_id}", daemon=True)
+    thread = threading.Thread(target=beat, name="dream-leases", daemon=True)
     thread.start()
     try:
         yield
