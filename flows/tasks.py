@@ -149,6 +149,8 @@ def label_task(settings: Settings, limit: int | None = None) -> dict[str, Any]:
     """Label the catalog's images the labeller has not seen yet (crawls label their own
     as they go; this catches the rest). Without labeller weights it says so and skips."""
     from crawler.labelling import label_catalog, labeller_available, missing_line
+    from storage.labels import unlabelled
+    from stylize.label_weights import labeller_id
     from stylize.labels import load_labeller
 
     logger = get_run_logger()
@@ -156,6 +158,11 @@ def label_task(settings: Settings, limit: int | None = None) -> dict[str, Any]:
         logger.warning("%s", missing_line(settings.weights_dir))
         return {"skipped": "no labeller weights"}
     catalog = open_catalog(settings)
+    with catalog.read_session() as session:
+        left = unlabelled(session, labeller_id(), limit=1)
+    if not left:  # the usual case after a crawl: no need to load the model at all
+        logger.info("labels: nothing to label")
+        return {}
     counts = label_catalog(catalog, load_labeller(settings.weights_dir), limit=limit)
     logger.info("labels: %s", counts or "nothing to label")
     return counts
