@@ -70,7 +70,7 @@ DREAMCRAWL_IMAGE_EXTENSIONS = [
 DREAMCRAWL_MIN_WIDTH = 64
 DREAMCRAWL_MIN_HEIGHT = 64
 # Decoded pixels above which a file is refused as a decompression bomb: the size
-# policy shared with the dreams (storage/limits.py).
+# policy shared with the dreams (stylize/limits.py).
 DREAMCRAWL_MAX_PIXELS = MAX_PIXELS
 DREAMCRAWL_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"]
 # Perceptual near-duplicates: Hamming distance of the 64-bit pHash, and what to do.

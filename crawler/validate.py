@@ -43,7 +43,7 @@ class Limits:
 
     min_width: int = 64
     min_height: int = 64
-    max_pixels: int = MAX_PIXELS  # one size policy with the dreams (storage/limits.py)
+    max_pixels: int = MAX_PIXELS  # one size policy with the dreams (stylize/limits.py)
     max_bytes: int = 32 * 1024 * 1024
     formats: frozenset[str] = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
 

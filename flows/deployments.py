@@ -131,7 +131,7 @@ def _quiet_prefect_flows() -> Iterator[None]:
 def _fold_dream(where: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """Gather flat dream parameters into the flows' ``dream`` object, validated."""
     from stylize.errors import StylizeError
-    from stylize.params import DreamParams, parse_channel_text, parse_layer_list
+    from stylize.params import DreamParams
 
     if "dream" not in inspect.signature(_flow_for(kind).fn).parameters:
         return parameters
@@ -142,12 +142,6 @@ def _fold_dream(where: str, kind: str, parameters: dict[str, Any]) -> dict[str, 
     values = {**nested, **flat}
     if not values:
         return parameters
-    if isinstance(values.get("layers"), str):
-        values["layers"] = parse_layer_list(values["layers"])
-    if isinstance(values.get("channel"), str):
-        values["channel"] = parse_channel_text(values["channel"])
-    if isinstance(values.get("presets"), str):
-        values["presets"] = [values["presets"]]
     try:
         dream = DreamParams.parse(**values)
         dream.configs()

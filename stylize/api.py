@@ -16,7 +16,7 @@ from PIL import Image
 from stylize.engine import DreamResult, load_engine
 from stylize.errors import StylizeError
 from stylize.image_io import read_image
-from stylize.params import DreamParams, parse_channel_text, parse_layer_list
+from stylize.params import DreamParams
 
 
 def as_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
@@ -58,10 +58,6 @@ def dream(
     downscaled with ``fit=True``). Bad values raise :class:`~stylize.errors.StylizeError`
     with one line.
     """
-    if isinstance(overrides.get("layers"), str):
-        overrides["layers"] = parse_layer_list(overrides["layers"])
-    if isinstance(overrides.get("channel"), str):
-        overrides["channel"] = parse_channel_text(overrides["channel"])
     params = DreamParams.parse(presets=[preset], **overrides)
     config = params.config()
     picture = config.fit_image(as_image(image), "the image")  # the one pixel budget

@@ -152,7 +152,18 @@ class DreamParams(BaseModel):
 
     @classmethod
     def parse(cls, **values: Any) -> DreamParams:
-        """Validate ``values``; a mistake is one :class:`StylizeError` line."""
+        """Validate ``values``; a mistake is one :class:`StylizeError` line.
+
+        Besides the model's own form, ``layers`` and ``channel`` take the text the CLI
+        and serve configs use (``mixed4=1.0,mixed5=1.5``, ``mixed4:97``) and ``presets``
+        one name.
+        """
+        text_syntax = {"layers": parse_layer_list, "channel": parse_channel_text}
+        for name, parse_text in text_syntax.items():
+            if isinstance(values.get(name), str):
+                values[name] = parse_text(values[name])
+        if isinstance(values.get("presets"), str):
+            values["presets"] = [values["presets"]]
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 import enum
-from collections.abc import Callable
 from typing import Any
 
 from stylize.params import (
     DEFAULT_PRESET,
     DreamParams,
     Preset,
-    parse_channel_text,
-    parse_layer_list,
 )
 
-# Fields whose flag reads text in a syntax of its own (the others take the value as is,
-# and the model converts and checks it).
-TEXT_SYNTAX: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "layers": ("LIST", parse_layer_list),  # mixed3,mixed5 or mixed4=1.0,mixed5=1.5
-    "channel": ("LAYER:INDEX", parse_channel_text),  # mixed4:97
-}
+# Fields whose flag reads text in a syntax of its own (DreamParams.parse reads it).
+METAVARS = {"layers": "LIST", "channel": "LAYER:INDEX"}
 EXAMPLES = {"layers": " e.g. mixed3,mixed5 or mixed4=1.0,mixed5=1.5", "channel": " e.g. mixed4:97"}
 
 
@@ -70,7 +63,7 @@ def add_dream_options(
     for name, field in DreamParams.model_fields.items():
         if name == "presets":
             continue
-        metavar, _ = TEXT_SYNTAX.get(name, (name.upper().split("_")[-1], None))
+        metavar = METAVARS.get(name, name.upper().split("_")[-1])
         choices = _choices(field.annotation)
         help_text = (field.description or "") + EXAMPLES.get(name, "")
         if _is_switch(field.annotation):
@@ -91,8 +84,7 @@ def params_from_args(args: argparse.Namespace) -> DreamParams:
         raw = getattr(args, name, None)
         if name == "presets" or raw is None:
             continue
-        _, parse = TEXT_SYNTAX.get(name, (None, None))
-        values[name] = parse(raw) if parse else raw
+        values[name] = raw
     params = DreamParams.parse(**values)
     params.configs()
     return params
