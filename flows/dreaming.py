@@ -1,9 +1,9 @@
 """Dreaming catalog images: the work behind ``dreamcrawl stylize`` and the Prefect flows.
 
 It turns a request (:class:`stylize.params.DreamParams`) into :class:`DreamJob` values,
-one per image still owed a dream, and computes one job: claim the row, read the original
-blob, dream it, store the output blob, record the lineage. Jobs carry ids and frozen
-values only, so any Prefect task runner (threads, Dask workers) can ship them.
+one per image still owed a dream; :mod:`flows.groups` computes them: claim the row, read
+the original blob, dream it, store the output blob, record the lineage. Jobs carry ids
+and frozen values only, so any Prefect task runner (threads, Dask workers) can ship them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -168,24 +167,3 @@ def encode_output(image: Any) -> bytes:
     else:
         image.convert("RGB").save(buf, format="JPEG", quality=95)
     return buf.getvalue()
-
-
-def run_job(
-    settings: Settings,
-    job: DreamJob,
-    *,
-    weights: str | None = None,
-    flow_run_id: str | None = None,
-    lease: timedelta | None = None,
-) -> DreamOutcome:
-    """Compute one dream and record it (a group of one: :func:`flows.groups.run_group`).
-
-    The outcome is ``done``, ``skipped`` (another worker has it or it was finished
-    meanwhile) or ``failed`` (recorded on the row with its error, retried by a later run
-    until it runs out of attempts). The claim's ``lease`` (default
-    ``DREAMCRAWL_DREAM_LEASE_S`` or one minute) is renewed while the dream runs.
-    """
-    from flows.groups import run_group
-
-    (outcome,) = run_group(settings, [job], weights=weights, flow_run_id=flow_run_id, lease=lease)
-    return outcome

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -60,11 +59,3 @@ def keyword_classes(keyword: str) -> frozenset[int] | None:
         if candidate in lemmas:
             return _expand(lemmas[candidate])
     return None
-
-
-def matching_labels(keyword: str, indices: Iterable[int]) -> list[int] | None:
-    """Which of ``indices`` fall under ``keyword`` (None: no ImageNet class does)."""
-    covered = keyword_classes(keyword)
-    if covered is None:
-        return None
-    return [i for i in indices if i in covered]
