@@ -27,9 +27,10 @@ from crawler.labelling import check_labeller, truthy
 from crawler.overrides import parse_overrides
 from crawler.progress import parse_line as parse_progress
 from crawler.run_lock import lock_run, sweep_dead_runs
-from crawler.run_state import run_counts
+from crawler.run_state import EXIT_UNRECORDED, run_counts
+from crawler.write_retry import with_retries
 from storage.db import open_catalog
-from storage.errors import UserError
+from storage.errors import CatalogUnavailable, UserError
 from storage.models import CrawlRun, CrawlStatus, utcnow
 from storage.settings import ENV_BLOBS, ENV_DB_URL, ENV_HOME, Settings, get_settings
 
@@ -382,18 +383,46 @@ def _read_stderr(
 def _settle(
     catalog: Any, run_id: int, returncode: int, stderr: str, stopped: str | None
 ) -> CrawlResult:
-    """Make the run row tell the truth about how the crawler process ended."""
+    """Make the run row tell the truth about how the crawler process ended.
+
+    If the catalog is out of reach, the row keeps saying ``running`` (the next crawl
+    marks it ``interrupted``; ``--resume`` finishes it) and the result says why.
+    """
+    try:
+        return with_retries(
+            lambda: _settle_row(catalog, run_id, returncode, stderr, stopped),
+            seconds=0,  # the crawler process has retried already
+            what=f"the end of crawl run {run_id}",
+        )
+    except CatalogUnavailable as exc:
+        last = _last_line(stderr) if returncode == EXIT_UNRECORDED else None
+        error = last or f"{exc}; the run stays 'running' until --resume {run_id}"
+        return CrawlResult(run_id, CrawlStatus.INTERRUPTED, {}, error)
+
+
+def _settle_row(
+    catalog: Any, run_id: int, returncode: int, stderr: str, stopped: str | None
+) -> CrawlResult:
     counts = run_counts(catalog, run_id)  # before the write transaction: SQLite has one
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
         if run.status == CrawlStatus.RUNNING or stopped:
-            if stopped or returncode < 0:
+            if stopped or returncode < 0 or returncode == EXIT_UNRECORDED:
                 run.status = CrawlStatus.INTERRUPTED
-                run.error = stopped or f"crawler process killed by signal {-returncode}"
+                run.error = stopped or (
+                    f"crawler process killed by signal {-returncode}"
+                    if returncode < 0
+                    else _last_line(stderr) or f"crawler exited with {returncode}"
+                )
             else:
                 run.status = CrawlStatus.FAILED
                 run.error = stderr.strip()[-STDERR_TAIL:] or f"crawler exited with {returncode}"
             run.finished_at = utcnow()
             run.counts = {**counts, "process": run.counts.get("process")}
         return CrawlResult(run_id, run.status, dict(run.counts), run.error)
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""

@@ -9,6 +9,10 @@ hashlib and fsync release the GIL), and the catalog rows on the writer's one com
 thread, which commits the rows of every URL that is ready in one transaction. The
 reactor thread only hands items over, so downloads go on meanwhile. Counters go to the
 crawl stats as ``dreamcrawl/<outcome>`` and ``dreamcrawl/rejected/<reason>``.
+
+A store that cannot be written (the blob store or the catalog, after the writer's
+retries; see :class:`~storage.errors.StoreUnavailable`) is nobody's fault: the URL gets
+no row, the crawl stops at once, and ``--resume`` fetches the URL again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from crawler.labelling import start_labels
 from crawler.validate import Limits
 from crawler.writer import CatalogWriter, NearDuplicates, Outcome, Pending
 from storage.db import open_catalog
-from storage.errors import BlobStoreUnavailable
+from storage.errors import BlobStoreUnavailable, CatalogUnavailable, StoreUnavailable
 from storage.settings import Settings
 
 log = logging.getLogger("dreamcrawl.crawler.pipelines")
@@ -34,8 +38,11 @@ log = logging.getLogger("dreamcrawl.crawler.pipelines")
 # decoding (GIL released) and one or two fsyncs, so a few more than the CPUs keep the
 # disk and the cores busy while the reactor downloads (or wait on S3 round trips).
 WORKER_THREADS = 6
-# The finish reason of a crawl stopped because its blob store went away.
+# The finish reasons of a crawl stopped because a store could not be written.
 STORE_UNAVAILABLE = "blob-store-unavailable"
+CATALOG_UNAVAILABLE = "catalog-unavailable"
+# The stat holding what stopped it, for the run's error (crawler.run.finish_run).
+STOPPED_BY = "dreamcrawl/stopped_by"
 
 
 def limits_from(settings: Any) -> Limits:
@@ -84,6 +91,7 @@ class CatalogPipeline:
             near_duplicates=NearDuplicates(settings.get("DREAMCRAWL_NEAR_DUPLICATES")),
             labels=self.labels,
             content_check=self.content_check,
+            retry_seconds=settings.getfloat("DREAMCRAWL_WRITE_RETRY_SECONDS"),
         )
         self.workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="dreamcrawl-validate")
 
@@ -98,6 +106,16 @@ class CatalogPipeline:
                 self.stats.set_value(f"dreamcrawl/content_check/{outcome}", count)
 
     async def process_item(self, item: Any) -> Any:
+        try:
+            return await self._process(item)
+        except StoreUnavailable as exc:
+            # Not the URL's fault: record nothing for it, stop the crawl; --resume
+            # fetches it again once the store is back.
+            self._stop(exc)
+            url = getattr(getattr(item, "candidate", None), "url", "")
+            raise DropItem(f"{_reason(exc)}: {url}") from exc
+
+    async def _process(self, item: Any) -> Any:
         if isinstance(item, RejectedItem):
             await self._commit(self.writer.rejection(item.candidate, item.reason, item.detail))
             self._count(Outcome(OutcomeKind.REJECTED, item.reason))
@@ -112,12 +130,9 @@ class CatalogPipeline:
                 self.workers, self.writer.queue_image, candidate, body
             )
             outcome = await asyncio.wrap_future(queued)
-        except BlobStoreUnavailable as exc:
-            # Not the URL's fault: record nothing for it, stop the crawl; --resume
-            # fetches it again once the store is back.
-            self._stop(exc)
-            raise DropItem(f"blob store unavailable: {candidate.url}") from exc
-        except Exception as exc:  # a catalog failure must still leave a row if it can
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # this URL's own failure (a row the catalog refused)
             log.exception("could not store %s", candidate.url)
             detail = f"{type(exc).__name__}: {exc}"
             outcome = await self._commit(self.writer.rejection(candidate, reasons.ERROR, detail))
@@ -125,13 +140,12 @@ class CatalogPipeline:
         self._count(outcome, len(body))
         return item
 
-    def _stop(self, exc: BaseException) -> None:
+    def _stop(self, exc: StoreUnavailable) -> None:
         if self._stopping is None:
             log.error("stopping the crawl: %s", exc)
+            self.stats.set_value(STOPPED_BY, str(exc))
             engine = self.crawler.engine
-            self._stopping = asyncio.ensure_future(
-                engine.close_spider_async(reason=STORE_UNAVAILABLE)
-            )
+            self._stopping = asyncio.ensure_future(engine.close_spider_async(reason=_reason(exc)))
 
     async def _commit(self, pending: Pending) -> Outcome:
         """Queue the rows for the writer thread; wait (without a thread) for the commit."""
@@ -143,3 +157,12 @@ class CatalogPipeline:
             self.stats.inc_value(f"dreamcrawl/rejected/{outcome.reason}")
         else:
             self.stats.inc_value("dreamcrawl/bytes_stored", size)
+
+
+def _reason(exc: StoreUnavailable) -> str:
+    """The crawl's finish reason when ``exc`` stopped it."""
+    if isinstance(exc, CatalogUnavailable):
+        return CATALOG_UNAVAILABLE
+    if isinstance(exc, BlobStoreUnavailable):
+        return STORE_UNAVAILABLE
+    return "store-unavailable"

@@ -5,10 +5,15 @@ reactor cannot be restarted within a process and its logging set-up would take o
 caller's (Prefect's) handlers. It reads what to crawl from the crawl run row, recovers
 what a killed predecessor of the same run left, runs the spiders, and writes the run's
 status and counts. Scrapy's log goes to ``<runs dir>/<run id>/crawl.log``.
+
+Exit status: 0 finished, 3 interrupted (recorded), 4 stopped with its end unrecorded
+because the catalog was still out of reach (the run row still says ``running``; one
+line on stderr says why, and ``--resume`` finishes the run).
 """
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 import time
@@ -18,14 +23,27 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 
 from crawler.labelling import text_only_keywords
-from crawler.run_state import count_new_images, done_urls, recover_run, run_counts
+from crawler.run_state import (
+    EXIT_INTERRUPTED,
+    EXIT_UNRECORDED,
+    count_new_images,
+    done_urls,
+    recover_run,
+    run_counts,
+)
 from crawler.spiders.search import SearchSpider
 from crawler.spiders.site import SiteSpider
+from crawler.write_retry import RETRY_SECONDS, with_retries
 from storage.db import Catalog, open_catalog
+from storage.errors import CatalogUnavailable
 from storage.models import CrawlRun, CrawlStatus, utcnow
 from storage.settings import Settings, get_settings
 
+log = logging.getLogger("dreamcrawl.crawler.run")
+
 SITE = "site"
+# finish_run's answer when the run's end could not be written to the catalog.
+UNRECORDED = "unrecorded"
 
 
 def peak_rss_mb() -> float:
@@ -115,10 +133,44 @@ def finish_run(
     started: float,
     cpu_started: float,
 ) -> str:
-    """Write the run's status, counts and process figures once its spiders have closed."""
+    """Write the run's status, counts and process figures once its spiders have closed.
+
+    The write is retried like the crawl's own (crawler.write_retry); if the catalog is
+    still out of reach, the run row keeps saying ``running`` and this returns
+    :data:`UNRECORDED`, having logged why.
+    """
     status = (
         CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
     )
+    stopped_by = [c.stats.get_value("dreamcrawl/stopped_by") for c in crawlers]
+    error = None
+    if status != CrawlStatus.FINISHED:
+        causes = [s for s in stopped_by if s]
+        error = f"stopped: {', '.join(map(str, reasons))}" + (f" ({causes[0]})" if causes else "")
+    seconds = max((c.settings.getfloat("DREAMCRAWL_WRITE_RETRY_SECONDS", RETRY_SECONDS)
+                   for c in crawlers), default=RETRY_SECONDS)  # fmt: skip
+
+    def record() -> str:
+        _record_end(catalog, run_id, crawlers, reasons, status, error, started, cpu_started)
+        return status
+
+    try:
+        return with_retries(record, seconds=seconds, what=f"the end of crawl run {run_id}")
+    except CatalogUnavailable as exc:
+        log.error("crawl run %d stopped (%s), but %s", run_id, error or status, exc)
+        return UNRECORDED
+
+
+def _record_end(
+    catalog: Catalog,
+    run_id: int,
+    crawlers: list[Any],
+    reasons: list[Any],
+    status: str,
+    error: str | None,
+    started: float,
+    cpu_started: float,
+) -> None:
     counts = run_counts(catalog, run_id)
     for group in ("labels", "content_check"):
         found: dict[str, Any] = _stats(crawlers, f"dreamcrawl/{group}/")
@@ -148,10 +200,7 @@ def finish_run(
         run.status = status
         run.finished_at = utcnow()
         run.counts = counts
-        run.error = (
-            None if status == CrawlStatus.FINISHED else f"stopped: {', '.join(map(str, reasons))}"
-        )
-    return status
+        run.error = error
 
 
 def _stats(crawlers: list[Any], prefix: str) -> dict[str, int]:
@@ -170,8 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m crawler.run RUN_ID", file=sys.stderr)
         return 2
-    status = crawl(open_catalog(get_settings()), int(args[0]))
-    return 0 if status == CrawlStatus.FINISHED else 3
+    run_id = int(args[0])
+    status = crawl(open_catalog(get_settings()), run_id)
+    if status == UNRECORDED:
+        print(f"crawl run {run_id} stopped, but the catalog was out of reach to record it "
+              f"(see {get_settings().runs_dir / str(run_id) / 'crawl.log'}); "
+              f"dreamcrawl crawl --resume {run_id} finishes it once the catalog is back",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_UNRECORDED
+    return 0 if status == CrawlStatus.FINISHED else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ from storage.models import Image, Rejection, Sighting
 
 # The run's list of blobs written before their rows committed (crawler.writer).
 JOURNAL = "blobs.journal"
+# The crawler process's exit statuses (crawler.run) besides 0, finished: interrupted and
+# recorded; or stopped while the catalog was out of reach, so the row says ``running``.
+EXIT_INTERRUPTED = 3
+EXIT_UNRECORDED = 4
 
 
 def run_dir(catalog: Catalog, run_id: int) -> Path:

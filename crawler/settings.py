@@ -105,6 +105,9 @@ EXTENSIONS_BASE = {
     "crawler.progress.Progress": 500,
 }
 DREAMCRAWL_PROGRESS_INTERVAL = 5.0
+# How long a catalog write is retried while the catalog is out of reach (connection
+# lost, server restarting) before the crawl stops, interrupted (crawler.write_retry).
+DREAMCRAWL_WRITE_RETRY_SECONDS = 30.0
 # Items of one response processed at once. Scrapy (2.13 and later) starts this many
 # asyncio tasks for every response's output; an image response has one item, a page a
 # few dozen requests and rejections, so its default of 100 only costs reactor time.

@@ -11,6 +11,10 @@
   thread commits what has queued up; see :class:`CatalogWriter`). A blob whose rows
   never committed (the process was killed in between) is listed in the run's journal
   and removed when the run resumes, so a killed crawl leaves no orphan behind.
+- a catalog that is out of reach (connection lost, disk full) is retried for a bounded
+  time (crawler.write_retry); after that, or when the blob store cannot be written,
+  :class:`~storage.errors.StoreUnavailable` fails the URL without recording anything
+  for it, so that a resumed run fetches it again.
 
 Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a no-op.
 """
@@ -35,7 +39,9 @@ from crawler.items import Candidate, OutcomeKind
 from crawler.near_duplicates import PhashIndex
 from crawler.run_state import JOURNAL, recover_run, run_dir
 from crawler.validate import Limits, Rejected, inspect_image
+from crawler.write_retry import RETRY_SECONDS, unavailable, with_retries
 from storage.db import Catalog
+from storage.errors import BlobStoreUnavailable, CatalogUnavailable
 from storage.models import Image, Rejection, Sighting, utcnow
 from storage.records import ImageFacts, dialect_insert
 
@@ -88,7 +94,10 @@ class CatalogWriter:
     (nothing to do on S3, where a completed PUT is durable): a row never commits before
     its blob is durable. Every URL's rows are complete in the batch, so each URL is still
     all-or-nothing; if a batch fails, its URLs are retried one transaction each, so that
-    one bad row cannot take the others with it.
+    one bad row cannot take the others with it. A batch that fails because the catalog
+    is out of reach is retried whole for up to ``retry_seconds``; after that the writer
+    gives up: that batch and every later one fail with
+    :class:`~storage.errors.CatalogUnavailable`, recording nothing.
     """
 
     MAX_BATCH = 64
@@ -103,8 +112,11 @@ class CatalogWriter:
         near_duplicates: NearDuplicates = NearDuplicates.KEEP,
         labels: LabelWorker | None = None,
         content_check: ContentCheck | None = None,
+        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self.catalog = catalog
+        self.retry_seconds = retry_seconds
+        self._gave_up: CatalogUnavailable | None = None
         self.labels = labels  # committed images go to it, to be labelled off the path
         self.content_check = content_check
         self.run_id = run_id
@@ -133,7 +145,14 @@ class CatalogWriter:
             self._queue.put(None)
             self._thread.join()
         self._journal.close()
-        recover_run(self.catalog, self.run_id)
+        try:
+            recover_run(self.catalog, self.run_id)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # The journal stays: the run's next start removes what it lists.
+            log.warning("crawl run %s: leftovers not swept (%s); --resume removes them",
+                        self.run_id, exc)  # fmt: skip
 
     # -- the synchronous interface (``dreamcrawl import``, tests) ---------------------
 
@@ -220,12 +239,20 @@ class CatalogWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Pending, Future[Outcome]]]) -> None:
+        if self._gave_up is not None:
+            self._fail(batch, self._gave_up)  # the crawl is stopping: fail fast
+            return
         try:
-            # Every image of the batch, new or an exact duplicate whose writer may not
-            # have committed yet: its folder entry must be durable before our row is.
-            self.blobs.sync_dirs(p.facts.sha256 for p, _ in batch if p.facts is not None)
-            with self.catalog.session() as session:
-                outcomes = self._rows(session, [pending for pending, _ in batch])
+            outcomes = with_retries(
+                lambda: self._transaction([pending for pending, _ in batch]),
+                seconds=self.retry_seconds,
+                what=f"the rows of {len(batch)} URL(s)",
+            )
+        except CatalogUnavailable as exc:
+            log.error("giving up on the catalog: %s", exc)
+            self._gave_up = exc
+            self._fail(batch, exc)
+            return
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("a batch of %d catalog writes failed (%s); retrying one by one",
@@ -233,15 +260,25 @@ class CatalogWriter:
                 for one in batch:
                     self._commit([one])
                 return
-            pending, future = batch[0]
-            self._settle(pending, None)
-            future.set_exception(exc)
+            self._fail(batch, exc)
             return
         for (pending, future), outcome in zip(batch, outcomes, strict=True):
             self._settle(pending, outcome.image_id if pending.facts is not None else None)
             if self.labels is not None and pending.facts is not None and outcome.image_id:
                 self.labels.submit(outcome.image_id, pending.facts.blob_key, pending.labels)
             future.set_result(outcome)
+
+    def _transaction(self, batch: list[Pending]) -> list[Outcome]:
+        # Every image of the batch, new or an exact duplicate whose writer may not have
+        # committed yet: its folder entry must be durable before our row is.
+        self.blobs.sync_dirs(p.facts.sha256 for p in batch if p.facts is not None)
+        with self.catalog.session() as session:
+            return self._rows(session, batch)
+
+    def _fail(self, batch: list[tuple[Pending, Future[Outcome]]], exc: BaseException) -> None:
+        for pending, future in batch:
+            self._settle(pending, None)
+            future.set_exception(exc)
 
     def _settle(self, pending: Pending, image_id: int | None) -> None:
         """End the pending URL's near-duplicate claim (and index its new image)."""
@@ -343,8 +380,11 @@ class CatalogWriter:
 
     def _store_blob(self, facts: ImageFacts, source: bytes | Path) -> None:
         with self._journal_lock:
-            self._journal.write(facts.sha256 + "\n")
-            self._journal.flush()
+            try:
+                self._journal.write(facts.sha256 + "\n")
+                self._journal.flush()
+            except OSError as exc:  # the run's folder is on a full or failing disk
+                raise BlobStoreUnavailable(f"cannot write {self._journal.name}: {exc}") from exc
         key = (
             self.blobs.put_file(source, sync_dir=False)
             if isinstance(source, Path)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from storage.errors import BlobStoreUnavailable
+
 CHUNK = 1 << 20
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 TMP_DIR = "tmp"
@@ -213,8 +215,18 @@ class LocalBlobStore(BlobStore):
 
         The object's bytes are always durable before it becomes visible. With
         ``sync_dir=False`` its directory entry is not yet: call :meth:`sync_dirs` with
-        the key before recording it anywhere that must survive a power cut.
+        the key before recording it anywhere that must survive a power cut. A write that
+        fails (disk full, I/O error) raises :class:`BlobStoreUnavailable` and leaves
+        nothing behind; an error reading ``chunks`` passes through as it is.
         """
+        try:
+            return self._put(_reading(chunks), sync_dir=sync_dir, key=key)
+        except _SourceFailed as failed:
+            raise failed.error from None  # reading the source failed: its own error
+        except OSError as exc:  # disk full, I/O error, no permission: not the data's fault
+            raise BlobStoreUnavailable(f"{self.describe()}: cannot write: {exc}") from exc
+
+    def _put(self, chunks: Iterable[bytes], *, sync_dir: bool, key: str | None) -> str:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-", suffix=".part")
@@ -309,6 +321,27 @@ def unfinished_files(paths: Iterable[Path]) -> list[Unfinished]:
         with contextlib.suppress(FileNotFoundError):
             found.append(Unfinished(str(path), path.stat().st_mtime, f"unfinished write {path}"))
     return found
+
+
+class _SourceFailed(Exception):
+    """Reading the bytes to store failed (an OSError of the source, not of the store)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _reading(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, with the source's own read errors told apart from the store's."""
+    source = iter(chunks)
+    while True:
+        try:
+            chunk = next(source)
+        except StopIteration:
+            return
+        except OSError as exc:
+            raise _SourceFailed(exc) from exc
+        yield chunk
 
 
 def _fsync_dir(path: Path) -> None:
