@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     run_id = int(args[0])
     status = crawl(open_catalog(get_settings()), run_id)
     if status == UNRECORDED:
-        print(f"crawl run {run_id} stopped, but the catalog was out of reach to record it "
-              f"(see {get_settings().runs_dir / str(run_id) / 'crawl.log'}); "
+        print(f"its end could not be recorded: the catalog is out of reach (see "
+              f"{get_settings().runs_dir / str(run_id) / 'crawl.log'}); "
               f"dreamcrawl crawl --resume {run_id} finishes it once the catalog is back",
               file=sys.stderr)  # fmt: skip
         return EXIT_UNRECORDED

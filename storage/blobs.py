@@ -192,6 +192,8 @@ class LocalBlobStore(BlobStore):
         return self._tmp_dir
 
     def for_run(self, tmp_dir: Path) -> LocalBlobStore:
+        if _device(tmp_dir) != _device(self.root):
+            return self  # a link cannot cross file systems: keep them in <root>/tmp
         return LocalBlobStore(self.root, tmp_dir=tmp_dir)
 
     def describe(self) -> str:
@@ -321,6 +323,16 @@ def unfinished_files(paths: Iterable[Path]) -> list[Unfinished]:
         with contextlib.suppress(FileNotFoundError):
             found.append(Unfinished(str(path), path.stat().st_mtime, f"unfinished write {path}"))
     return found
+
+
+def _device(path: Path) -> int:
+    """The file system of ``path``, or of its nearest existing folder."""
+    for folder in (path, *path.absolute().parents):
+        try:
+            return folder.stat().st_dev
+        except OSError:
+            continue
+    return -1
 
 
 class _SourceFailed(Exception):

@@ -43,6 +43,40 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
+class PgCluster:
+    """A throw-away cluster in ``root`` that a test can stop and start again (to take
+    the catalog away from a running crawl)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data, self.sock, self.log = root / "data", root / "sock", root / "server.log"
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> PgCluster:
+        self.sock.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.sock, "postgres")
+        initdb = [_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
+        subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        command = [_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log)]
+        subprocess.run(_as_postgres([*command, "-w", "start"]), check=True, capture_output=True)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: sessions are cut off, as in a crash or restart)."""
+        command = [_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]
+        subprocess.run(_as_postgres(command), capture_output=True)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a throw-away cluster; yield a SQLAlchemy URL for its ``postgres`` database."""
@@ -50,35 +84,12 @@ def postgres_server() -> Iterator[str]:
     if existing:
         yield existing
         return
-    root = Path(tempfile.mkdtemp(prefix="dreamcrawl-pg-"))
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sock, "postgres")
-    port = _free_port()
-    log = root / "server.log"
-    subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="dreamcrawl-pg-"))).init()
+    cluster.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 def create_database(admin_url: str, name: str) -> str:
