@@ -30,7 +30,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import reasons
@@ -42,8 +41,8 @@ from crawler.validate import Limits, Rejected, inspect_image
 from crawler.write_retry import RETRY_SECONDS, unavailable, with_retries
 from storage.db import Catalog
 from storage.errors import BlobStoreUnavailable, CatalogUnavailable
-from storage.models import Image, Rejection, Sighting, utcnow
-from storage.records import ImageFacts, dialect_insert
+from storage.models import Rejection, Sighting, utcnow
+from storage.records import ImageFacts, dialect_insert, upsert_images
 
 if TYPE_CHECKING:
     from crawler.labelling import ContentCheck, LabelWorker
@@ -346,23 +345,8 @@ class CatalogWriter:
                 continue
             firsts[facts.sha256] = id(pending)
             rows[facts.sha256] = facts.image_row(pending.near)
-        if not rows:
-            return {}, set()
-        table = Image.__table__
-        stmt = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["sha256"])
-            .returning(table.c.sha256, table.c.id)
-        )
-        # RETURNING yields only the rows this statement inserted: a sha256 another
-        # writer committed first is looked up instead, and its URLs are duplicates.
-        ids = {sha: int(i) for sha, i in session.execute(stmt, list(rows.values()))}
-        created = {firsts[sha] for sha in ids}
-        missing = [sha for sha in rows if sha not in ids]
-        if missing:
-            known = select(Image.sha256, Image.id).where(Image.sha256.in_(missing))
-            ids.update((sha, int(i)) for sha, i in session.execute(known))
-        return ids, created
+        ids, new = upsert_images(session, rows)
+        return ids, {firsts[sha] for sha in new}
 
     def _insert_rejections(self, session: Session, batch: list[Pending]) -> set[str]:
         """Insert the rejection rows of ``batch``; return the URLs that were new."""

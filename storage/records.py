@@ -73,3 +73,27 @@ def upsert_image(
         return int(inserted), True
     existing = session.execute(select(Image.id).where(Image.sha256 == facts.sha256)).scalar_one()
     return int(existing), False
+
+
+def upsert_images(
+    session: Session, rows: dict[str, dict[str, Any]]
+) -> tuple[dict[str, int], set[str]]:
+    """The batch form of :func:`upsert_image`, for image rows by sha256: every image's
+    id by sha256, and the sha256s this statement inserted (the others were known)."""
+    if not rows:
+        return {}, set()
+    table = Image.__table__
+    stmt = (
+        dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(table.c.sha256, table.c.id)
+    )
+    # RETURNING yields only the rows this statement inserted: a sha256 another writer
+    # committed first is looked up instead.
+    ids = {sha: int(i) for sha, i in session.execute(stmt, list(rows.values()))}
+    new = set(ids)
+    missing = [sha for sha in rows if sha not in ids]
+    if missing:
+        known = select(Image.sha256, Image.id).where(Image.sha256.in_(missing))
+        ids.update((sha, int(i)) for sha, i in session.execute(known))
+    return ids, new

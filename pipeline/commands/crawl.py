@@ -99,6 +99,8 @@ def print_result(result: Any, as_json: bool, kind: str) -> None:
     counts = result.counts
     if as_json:
         print(json.dumps({"run_id": result.run_id, "status": result.status, **counts}))
+    elif not counts:  # the catalog could not be read to count them
+        print(f"{kind} run {result.run_id} {result.status}")
     else:
         rejected = ", ".join(f"{r} {n}" for r, n in counts.get("rejected", {}).items())
         print(
