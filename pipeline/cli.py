@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from pipeline.log import setup_logging
 from pipeline.quiet_tensorflow import install_if_marked, quiet_tensorflow
-from storage.errors import UserError
+from storage.errors import StoreUnavailable, UserError
 from storage.version import __version__
 from stylize.errors import StylizeError
 
@@ -114,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split("\n"))
         print(f"dreamcrawl: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreUnavailable as exc:  # the catalog or blob store is down or full
+        message = " ".join(str(exc).split("\n"))
+        print(f"dreamcrawl: {message}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("dreamcrawl: interrupted", file=sys.stderr)
         return 130
