@@ -95,6 +95,18 @@ def _make_handler(site: LocalSite) -> type[BaseHTTPRequestHandler]:
     return RequestHandler
 
 
+def send_image(request: BaseHTTPRequestHandler, body: bytes) -> None:
+    """Answer ``request`` with the JPEG ``body`` (the crawler may have gone meanwhile)."""
+    try:
+        request.send_response(200)
+        request.send_header("Content-Type", "image/jpeg")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+    except OSError:
+        pass
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # a crawler opens many connections at once

@@ -19,7 +19,7 @@ from crawler.run_state import JOURNAL
 from storage.db import open_catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
 from storage.settings import Settings
-from tests.site_fixture import LocalSite, distinct_photos, serve
+from tests.site_fixture import LocalSite, distinct_photos, send_image, serve
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))
 IMAGES = 40
@@ -44,14 +44,7 @@ class Gate:
             if hold:
                 self.holding.set()
                 self.open.wait(60)
-            try:
-                request.send_response(200)
-                request.send_header("Content-Type", "image/jpeg")
-                request.send_header("Content-Length", str(len(body)))
-                request.end_headers()
-                request.wfile.write(body)
-            except OSError:
-                pass  # the crawler was killed meanwhile
+            send_image(request, body)  # the crawler may have been killed meanwhile
 
         return handle
 

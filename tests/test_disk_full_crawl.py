@@ -29,9 +29,9 @@ from sqlalchemy import select
 from storage.db import dispose_engines, open_catalog
 from storage.models import CrawlRun, Sighting
 from storage.settings import Settings
-from tests.helpers import REPO, dreamcrawl
+from tests.helpers import REPO
 from tests.site_fixture import LocalSite, encode, serve
-from tests.write_failures import assert_every_url_once, build, crawl_args
+from tests.write_failures import build, crawl_args, resume_and_check
 
 ROOM = 40 * 1024  # what the nearly full disk has left: a few images' worth
 FSIZE_LIMIT = 512 * 1024  # the stand-in: larger than any log, journal or small image
@@ -156,10 +156,3 @@ def test_a_full_catalog_disk_stops_the_crawl_and_resume_finishes_it(
         if disk is not None:
             filler.unlink()
         resume_and_check(urls)
-
-
-def resume_and_check(urls: set[str]) -> None:
-    resumed = dreamcrawl("crawl", "--resume", "1", timeout=180)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    dispose_engines()
-    assert_every_url_once(open_catalog(Settings.from_env()), 1, urls)

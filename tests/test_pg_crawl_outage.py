@@ -20,7 +20,7 @@ from sqlalchemy import select
 from storage.db import dispose_engines, open_catalog
 from storage.models import CrawlRun, Sighting
 from storage.settings import Settings
-from tests.helpers import REPO, dreamcrawl
+from tests.helpers import REPO
 from tests.pg_server import PgCluster, create_database
 from tests.site_fixture import LocalSite, serve
 from tests.write_failures import (
@@ -29,6 +29,7 @@ from tests.write_failures import (
     assert_every_url_once,
     build,
     crawl_args,
+    resume_and_check,
     wait_for_log,
 )
 
@@ -48,81 +49,71 @@ def cluster(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[PgC
         pg.remove()
 
 
-def start_crawl(site: LocalSite, *settings: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "pipeline.cli", *crawl_args(site, *settings)]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+def crawl_through_outage(
+    site: LocalSite, cluster: PgCluster, retry_seconds: int, back_when: str | None
+) -> tuple[int, str]:
+    """Crawl while the server stops at image AT; start it again once the crawl's log
+    says ``back_when`` (None: once the crawl has ended). Its exit status and stderr."""
+    command = [sys.executable, "-m", "pipeline.cli"]
+    command += crawl_args(site, f"DREAMCRAWL_WRITE_RETRY_SECONDS={retry_seconds}")
+    crawl = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        if back_when is not None:
+            wait_for_log(Settings.from_env().runs_dir / "1" / "crawl.log", back_when, crawl)
+            cluster.start()
+        out, err = crawl.communicate(timeout=180)
+    finally:
+        if crawl.poll() is None:
+            crawl.kill()
+        if back_when is None:
+            cluster.start()
+    dispose_engines()
+    return crawl.returncode, out + err if crawl.returncode == 0 else err
 
 
 def test_a_short_outage_is_retried_and_the_crawl_finishes(cluster: PgCluster) -> None:
-    settings = Settings.from_env()
-    catalog = open_catalog(settings)
-    log = settings.runs_dir / "1" / "crawl.log"
+    catalog = open_catalog(Settings.from_env())
     with serve(LocalSite()) as site:
         urls = build(site, Trigger(AT, cluster.stop))
-        crawl = start_crawl(site, "DREAMCRAWL_WRITE_RETRY_SECONDS=120")
-        try:
-            # The writer met the outage, and is retrying: bring the server back.
-            wait_for_log(log, "the catalog is out of reach", crawl)
-        finally:
-            cluster.start()
-        out, err = crawl.communicate(timeout=180)
-    assert crawl.returncode == 0, out + err
-    dispose_engines()
+        # The writer met the outage and is retrying: bring the server back.
+        code, err = crawl_through_outage(site, cluster, 120, "the catalog is out of reach")
+    assert code == 0, err
     run = assert_every_url_once(catalog, 1, urls)
     assert run.error is None
 
 
 def test_a_long_outage_interrupts_the_crawl_and_resume_finishes_it(cluster: PgCluster) -> None:
-    settings = Settings.from_env()
-    catalog = open_catalog(settings)
+    catalog = open_catalog(Settings.from_env())
     with serve(LocalSite()) as site:
         urls = build(site, Trigger(AT, cluster.stop))
-        crawl = start_crawl(site, "DREAMCRAWL_WRITE_RETRY_SECONDS=2")
-        try:
-            out, err = crawl.communicate(timeout=180)
-        finally:
-            cluster.start()  # only once the crawl has given up
+        code, err = crawl_through_outage(site, cluster, 2, None)  # back after the crawl
         # Still down when the crawl stopped: one line says so, and how to go on.
-        assert crawl.returncode != 0, out + err
+        assert code != 0, err
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
         assert "catalog" in lines[0] and "--resume 1" in lines[0], err
-        dispose_engines()
         with catalog.read_session() as session:
             run = session.get(CrawlRun, 1)
             recorded = set(session.scalars(select(Sighting.url)))
         assert run is not None and run.status in ("running", "interrupted")
         assert len(recorded) < len(urls)  # the outage did stop it midway
-
-        resumed = dreamcrawl("crawl", "--resume", "1", timeout=180)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert_every_url_once(catalog, 1, urls)
+        resume_and_check(urls)
 
 
 def test_an_outage_that_ends_while_the_crawl_stops_leaves_it_interrupted(
     cluster: PgCluster,
 ) -> None:
-    settings = Settings.from_env()
-    catalog = open_catalog(settings)
-    log = settings.runs_dir / "1" / "crawl.log"
+    catalog = open_catalog(Settings.from_env())
     with serve(LocalSite()) as site:
         urls = build(site, Trigger(AT, cluster.stop))
-        crawl = start_crawl(site, "DREAMCRAWL_WRITE_RETRY_SECONDS=15")
-        try:
-            wait_for_log(log, "stopping the crawl", crawl)  # the writer gave up
-        finally:
-            cluster.start()  # back in time for the run's end to be recorded
-        out, err = crawl.communicate(timeout=180)
-        assert crawl.returncode == 1, out + err
+        # Back once the writer gave up: in time for the run's end to be recorded.
+        code, err = crawl_through_outage(site, cluster, 15, "stopping the crawl")
+        assert code == 1, err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "catalog-unavailable" in lines[0], err
-        dispose_engines()
         with catalog.read_session() as session:
             run = session.get(CrawlRun, 1)
         assert run is not None and run.status == "interrupted"
         assert "catalog-unavailable" in (run.error or "")
-
-        resumed = dreamcrawl("crawl", "--resume", "1", timeout=180)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert_every_url_once(catalog, 1, urls)
+        resume_and_check(urls)

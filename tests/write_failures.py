@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from storage.db import Catalog
+from storage.db import Catalog, dispose_engines, open_catalog
 from storage.models import CrawlRun, Image, Rejection, Sighting
+from storage.settings import Settings
 from tests.helpers import dreamcrawl
-from tests.site_fixture import LocalSite, distinct_photos
+from tests.site_fixture import LocalSite, distinct_photos, send_image
 
 IMAGES = 30
 MISSING = 3
@@ -41,14 +42,7 @@ class Trigger:
                 if self.served == self.at:
                     self.action()
                     self.fired.set()
-            try:
-                request.send_response(200)
-                request.send_header("Content-Type", "image/jpeg")
-                request.send_header("Content-Length", str(len(body)))
-                request.end_headers()
-                request.wfile.write(body)
-            except OSError:
-                pass  # the crawler stopped meanwhile
+            send_image(request, body)
 
         return handle
 
@@ -112,3 +106,11 @@ def assert_every_url_once(catalog: Catalog, run_id: int, urls: set[str]) -> Craw
     check = dreamcrawl("catalog", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     return run
+
+
+def resume_and_check(urls: set[str]) -> None:
+    """``dreamcrawl crawl --resume 1`` finishes the run: see :func:`assert_every_url_once`."""
+    resumed = dreamcrawl("crawl", "--resume", "1", timeout=180)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    dispose_engines()
+    assert_every_url_once(open_catalog(Settings.from_env()), 1, urls)
