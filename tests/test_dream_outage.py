@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from flows.dreaming import plan_jobs
@@ -16,45 +15,34 @@ from storage.models import Stylization, StylizationStatus
 from storage.settings import Settings
 from stylize.params import DreamParams
 from tests.helpers import add_image, photo_bytes
-from tests.s3_fixture import BUCKET
 from tests.s3_server import SeaweedFS
 
 
 def test_a_dead_blob_store_fails_the_dreams_and_the_next_run_does_them(
-    settings: Settings, tmp_path: Path, converted_weights: Path, monkeypatch: pytest.MonkeyPatch
+    own_s3: SeaweedFS, converted_weights: Path
 ) -> None:
-    weed = SeaweedFS(tmp_path / "s3")
-    server = weed.start()
-    try:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # give up on the dead server soon
-        monkeypatch.setenv("DREAMCRAWL_BLOBS", f"s3://{BUCKET}/objects")
-        server.client().create_bucket(Bucket=BUCKET)
-        settings = Settings.from_env()
-        catalog = open_catalog(settings)
-        for name in ("chelsea", "coffee"):
-            add_image(catalog, photo_bytes(name, size=120))
-        params = DreamParams(presets=["fast"], steps=1)
-        weights = str(converted_weights)
+    settings = Settings.from_env()
+    catalog = open_catalog(settings)
+    for name in ("chelsea", "coffee"):
+        add_image(catalog, photo_bytes(name, size=120))
+    params = DreamParams(presets=["fast"], steps=1)
+    weights = str(converted_weights)
 
-        weed.kill()
-        (group,) = group_jobs(plan_jobs(settings, params, weights=weights).jobs)
-        run_group(settings, group, weights=weights)
-        with catalog.session() as session:
-            rows = session.scalars(sa.select(Stylization)).all()
-        assert [r.status for r in rows] == [StylizationStatus.FAILED] * 2
-        assert all(r.output_blob_key is None and r.attempts == 1 for r in rows)
-        assert all(r.error and "\n" not in r.error for r in rows)
-        assert all(r.lease_expires_at is None for r in rows)  # nothing left held
+    own_s3.kill()
+    (group,) = group_jobs(plan_jobs(settings, params, weights=weights).jobs)
+    run_group(settings, group, weights=weights)
+    with catalog.session() as session:
+        rows = session.scalars(sa.select(Stylization)).all()
+    assert [r.status for r in rows] == [StylizationStatus.FAILED] * 2
+    assert all(r.output_blob_key is None and r.attempts == 1 for r in rows)
+    assert all(r.error and "\n" not in r.error for r in rows)
+    assert all(r.lease_expires_at is None for r in rows)  # nothing left held
 
-        weed.start()  # the same server, the same data, back again
-        (again,) = group_jobs(plan_jobs(settings, params, weights=weights).jobs)
-        assert sorted(j.stylization_id for j in again) == sorted(r.id for r in rows)
-        run_group(settings, again, weights=weights)
-        with catalog.session() as session:
-            rows = session.scalars(sa.select(Stylization)).all()
-        assert [r.status for r in rows] == [StylizationStatus.DONE] * 2
-        assert all(r.attempts == 2 and catalog.blobs.exists(r.output_blob_key) for r in rows)
-    finally:
-        weed.kill()
+    own_s3.start()  # the same server, the same data, back again
+    (again,) = group_jobs(plan_jobs(settings, params, weights=weights).jobs)
+    assert sorted(j.stylization_id for j in again) == sorted(r.id for r in rows)
+    run_group(settings, again, weights=weights)
+    with catalog.session() as session:
+        rows = session.scalars(sa.select(Stylization)).all()
+    assert [r.status for r in rows] == [StylizationStatus.DONE] * 2
+    assert all(r.attempts == 2 and catalog.blobs.exists(r.output_blob_key) for r in rows)
