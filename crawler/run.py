@@ -23,6 +23,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 
 from crawler.labelling import text_only_keywords
+from crawler.pipelines import STOPPED_BY
 from crawler.run_state import (
     EXIT_INTERRUPTED,
     EXIT_UNRECORDED,
@@ -142,7 +143,7 @@ def finish_run(
     status = (
         CrawlStatus.FINISHED if all(r == "finished" for r in reasons) else CrawlStatus.INTERRUPTED
     )
-    stopped_by = [c.stats.get_value("dreamcrawl/stopped_by") for c in crawlers]
+    stopped_by = [c.stats.get_value(STOPPED_BY) for c in crawlers]
     error = None
     if status != CrawlStatus.FINISHED:
         causes = [s for s in stopped_by if s]

@@ -21,6 +21,7 @@ Writes are idempotent per (crawl run, URL): replaying a URL after a crash is a n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -143,7 +144,8 @@ class CatalogWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        self._journal.close()
+        with contextlib.suppress(OSError):  # a line it could not flush was never used
+            self._journal.close()
         try:
             recover_run(self.catalog, self.run_id)
         except Exception as exc:
