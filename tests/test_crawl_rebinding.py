@@ -1,0 +1,121 @@
+"""DNS rebinding: a host is resolved once, checked, and connected to only where checked.
+
+A real DNS server (tests/dns_server.py) answers the crawl's resolver
+(``DREAMCRAWL_DNS_SERVERS``). ``rebind.test`` answers 127.0.0.2, the one address the
+crawl allows (``DREAMCRAWL_ALLOWED_NETWORKS``, standing in for a public address), to its
+first question, and 127.0.0.1 to every later one. A site listens on each address, on the
+same port. A crawler that checks one lookup and connects after another fetches from the
+"internal" server on 127.0.0.1; ours must fetch everything from 127.0.0.2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from sqlalchemy import select
+
+from crawler import run_crawl
+from storage.db import open_catalog
+from storage.models import Rejection
+from storage.settings import Settings
+from tests.dns_server import RebindingDNS, serve_dns
+from tests.site_fixture import LocalSite, distinct_photos, serve
+
+FAST = ["AUTOTHROTTLE_ENABLED=False", "DREAMCRAWL_LABELS=false", "DOWNLOAD_TIMEOUT=5"]
+PHOTOS = 3
+
+
+def gallery() -> LocalSite:
+    site = LocalSite()
+    tags = []
+    for i, body in enumerate(distinct_photos(PHOTOS)):
+        site.file(f"/p/cat{i}.jpg", body, "image/jpeg")
+        tags.append(f'<img src="/p/cat{i}.jpg" alt="a cat">')
+    site.page("/", "<title>Cats</title>" + "".join(tags))
+    return site
+
+
+@contextmanager
+def checked_and_internal() -> Iterator[tuple[LocalSite, LocalSite, int]]:
+    """The same gallery on 127.0.0.2 and on 127.0.0.1, at one port."""
+    for _attempt in range(20):
+        with ExitStack() as stack:
+            checked = stack.enter_context(serve(gallery(), "127.0.0.2"))
+            port = int(checked.base_url.rsplit(":", 1)[1])
+            try:
+                internal = stack.enter_context(serve(gallery(), "127.0.0.1", port))
+            except OSError:
+                continue  # that port is taken on 127.0.0.1: try another
+            yield checked, internal, port
+            return
+    raise RuntimeError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+def resolver_overrides(dns: RebindingDNS) -> list[str]:
+    return [
+        *FAST,
+        f"DREAMCRAWL_DNS_SERVERS=127.0.0.1:{dns.port}",
+        "DREAMCRAWL_ALLOWED_NETWORKS=127.0.0.2/32",
+    ]
+
+
+def test_a_rebinding_name_is_fetched_only_from_the_address_checked(settings: Settings) -> None:
+    script = {"rebind.test": [["127.0.0.2"], ["127.0.0.1"]]}
+    with (
+        checked_and_internal() as (checked, internal, port),
+        serve_dns(RebindingDNS(script)) as dns,
+    ):
+        result = run_crawl(
+            keywords=["cat"],
+            start_urls=[f"http://rebind.test:{port}/"],
+            overrides=resolver_overrides(dns),
+        )
+        a_queries = dns.a_queries("rebind.test")
+    assert dict(internal.hits) == {}, "a request reached the rebound address 127.0.0.1"
+    assert {f"/p/cat{i}.jpg" for i in range(PHOTOS)} | {"/"} <= set(checked.hits)
+    assert result.status == "finished" and result.counts["new_images"] == PHOTOS
+    assert a_queries == 1, "the name was looked up more than once"
+
+
+def test_refused_and_unresolvable_names_are_never_fetched(settings: Settings) -> None:
+    script = {
+        "loopback.test": [["127.0.0.1"]],
+        "mixed.test": [["127.0.0.2", "169.254.169.254"]],  # one address refused: all are
+    }
+    with (
+        checked_and_internal() as (checked, internal, port),
+        serve_dns(RebindingDNS(script)) as dns,
+    ):
+        urls = [f"http://{name}:{port}/" for name in (*script, "nowhere.test")]
+        result = run_crawl(keywords=["cat"], start_urls=urls, overrides=resolver_overrides(dns))
+    assert dict(internal.hits) == {} and dict(checked.hits) == {}
+    assert result.counts["rejected"] == {"private-address": 2, "connection": 1}
+    with open_catalog(settings).session() as session:
+        rejections = {r.url: (r.reason, r.detail) for r in session.scalars(select(Rejection))}
+    reason, detail = rejections[urls[0]]
+    assert reason == "private-address" and "loopback.test (127.0.0.1)" in detail, detail
+    reason, detail = rejections[urls[1]]
+    assert reason == "private-address" and "169.254.169.254" in detail, detail
+    reason, detail = rejections[urls[2]]
+    assert reason == "connection" and "cannot resolve nowhere.test" in detail, detail
+
+
+def test_the_connection_refuses_a_private_address_without_the_guard_middleware(
+    settings: Settings,
+) -> None:
+    """The resolver the download connects through applies the policy itself."""
+    script = {"loopback.test": [["127.0.0.1"]]}
+    off = json.dumps({"crawler.middlewares.GuardMiddleware": None})
+    with (
+        checked_and_internal() as (_checked, internal, port),
+        serve_dns(RebindingDNS(script)) as dns,
+    ):
+        result = run_crawl(
+            keywords=["cat"],
+            start_urls=[f"http://loopback.test:{port}/"],
+            overrides=[*resolver_overrides(dns), f"DOWNLOADER_MIDDLEWARES={off}"],
+        )
+    assert dict(internal.hits) == {}
+    assert result.counts["rejected"] == {"connection": 1}
