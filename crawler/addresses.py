@@ -43,6 +43,28 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
+def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """``DREAMCRAWL_ALLOWED_NETWORKS``: CIDR networks (``10.1.0.0/16``, ``fd00::/8``)."""
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
+    except ValueError as exc:
+        raise ValueError(f"DREAMCRAWL_ALLOWED_NETWORKS takes CIDR networks: {exc}") from None
+
+
+def parse_nameservers(values: Iterable[str]) -> list[tuple[str, int]]:
+    """``DREAMCRAWL_DNS_SERVERS``: ``IP:port`` pairs (``127.0.0.1:5353``, ``[::1]:53``)."""
+    pairs = []
+    for value in (v.strip() for v in values if v.strip()):
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+            raise ValueError(f"DREAMCRAWL_DNS_SERVERS takes IP:port pairs, got {value!r}")
+        if literal_address(host) is None:
+            raise ValueError(f"DREAMCRAWL_DNS_SERVERS takes IP addresses, got {value!r}")
+        pairs.append((host, int(port)))
+    return pairs
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
     """Public addresses only, unless ``allow_private`` (``--allow-private``: anything) or
@@ -55,11 +77,7 @@ class AddressPolicy:
     @classmethod
     def from_settings(cls, settings: Any) -> AddressPolicy:
         """The policy of a crawl's Scrapy settings."""
-        networks = settings.getlist("DREAMCRAWL_ALLOWED_NETWORKS")
-        try:
-            allowed = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks)
-        except ValueError as exc:
-            raise ValueError(f"DREAMCRAWL_ALLOWED_NETWORKS: {exc}") from None
+        allowed = parse_networks(settings.getlist("DREAMCRAWL_ALLOWED_NETWORKS"))
         return cls(settings.getbool("DREAMCRAWL_ALLOW_PRIVATE"), allowed)
 
     def allows(self, address: IPAddress) -> bool:

@@ -20,6 +20,8 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -34,9 +36,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from crawler import reasons
-from crawler.addresses import AddressPolicy, IPAddress, literal_address
+from crawler.addresses import AddressPolicy, IPAddress, literal_address, parse_nameservers
 
 logger = logging.getLogger("dreamcrawl.crawler.resolver")
+TRUSTED = AddressPolicy(allow_private=True)
 
 Lookup = Callable[[str], "defer.Deferred[list[str]]"]
 
@@ -81,12 +84,7 @@ def nameserver_lookup(reactor: Any, servers: Sequence[str]) -> Lookup:
     instead of the system resolver: a test's own DNS server, or one you trust."""
     from twisted.names import client, dns
 
-    pairs = []
-    for server in servers:
-        host, sep, port = server.strip().rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise ValueError(f"DREAMCRAWL_DNS_SERVERS: {server!r} is not host:port")
-        pairs.append((host.strip("[]"), int(port)))
+    pairs = parse_nameservers(servers)
     names = client.Resolver(servers=pairs, reactor=reactor)
 
     def lookup(name: str) -> defer.Deferred[list[str]]:
@@ -98,23 +96,45 @@ def nameserver_lookup(reactor: Any, servers: Sequence[str]) -> Lookup:
     return lookup
 
 
+def proxy_hosts(settings: Any) -> frozenset[str]:
+    """Hosts of the HTTP proxies the environment names (``http_proxy`` …), which
+    Scrapy's ``HttpProxyMiddleware`` sends requests through."""
+    if not settings.getbool("HTTPPROXY_ENABLED"):
+        return frozenset()
+    found = set()
+    for url in getproxies().values():
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname
+        if host:
+            found.add(host.lower().rstrip("."))
+    return frozenset(found)
+
+
 @implementer(IHostnameResolver)
 class GuardedResolver:
-    """One checked answer per host for the whole crawl process (see the module doc).
+    """One lookup per host for the whole crawl process (see the module doc).
 
-    Allowed answers and private-address refusals are kept until the process ends,
-    whatever their DNS TTL, so no later lookup can switch a host to another address.
-    A failed lookup is not kept: the next request to the host asks again, and is
-    judged again.
+    A name's addresses are kept until the process ends, whatever their DNS TTL, so no
+    later lookup can switch a host to another address; every use is judged against
+    those same addresses. A failed lookup is not kept: the next request to the host
+    asks again. The operator's proxies (:func:`proxy_hosts`) are connected to whatever
+    their address; as a URL's host they are judged like any other.
     """
 
-    def __init__(self, reactor: Any, policy: AddressPolicy, lookup: Lookup, timeout: float):
+    def __init__(
+        self,
+        reactor: Any,
+        policy: AddressPolicy,
+        lookup: Lookup,
+        timeout: float,
+        proxies: frozenset[str] = frozenset(),
+    ) -> None:
         self.reactor = reactor
         self.policy = policy
         self.timeout = timeout
+        self.proxies = proxies
         self._lookup = lookup
-        self._answers: dict[str, Answer] = {}
-        self._waiting: dict[str, list[defer.Deferred[Answer]]] = {}
+        self._found: dict[str, tuple[IPAddress, ...]] = {}
+        self._waiting: dict[str, list[defer.Deferred[tuple[IPAddress, ...]]]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
@@ -126,7 +146,8 @@ class GuardedResolver:
         servers = settings.getlist("DREAMCRAWL_DNS_SERVERS")
         lookup = nameserver_lookup(reactor, servers) if servers else system_lookup(reactor)
         policy = AddressPolicy.from_settings(settings)
-        return cls(reactor, policy, lookup, settings.getfloat("DNS_TIMEOUT"))
+        timeout = settings.getfloat("DNS_TIMEOUT")
+        return cls(reactor, policy, lookup, timeout, proxy_hosts(settings))
 
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
@@ -143,32 +164,46 @@ class GuardedResolver:
         resolver.install_on_reactor()
         return resolver
 
-    def check(self, host: str) -> defer.Deferred[Answer]:
-        """The judged answer for ``host``: looked up at most once while in flight, kept
-        once allowed or refused (see the class doc)."""
+    def check(self, host: str, policy: AddressPolicy | None = None) -> defer.Deferred[Answer]:
+        """``host``'s addresses judged by ``policy`` (the crawl's by default): never an
+        error, a lookup failure is a ``connection`` refusal (fail closed)."""
+        policy = policy or self.policy
         literal = literal_address(host)
         if literal is not None:
-            return defer.succeed(self._judge(host, [literal]))
-        name = host.lower().rstrip(".")
-        if name in self._answers:
-            return defer.succeed(self._answers[name])
-        waiter: defer.Deferred[Answer] = defer.Deferred()
+            return defer.succeed(self._judge(host, (literal,), policy))
+        found = self._addresses(host.lower().rstrip("."))
+        return found.addCallbacks(
+            lambda addresses: self._judge(host, addresses, policy),
+            lambda failure: self._failed(host, failure),
+        )
+
+    def _addresses(self, name: str) -> defer.Deferred[tuple[IPAddress, ...]]:
+        """The kept addresses of ``name``, or the one lookup in flight for it."""
+        if name in self._found:
+            return defer.succeed(self._found[name])
+        waiter: defer.Deferred[tuple[IPAddress, ...]] = defer.Deferred()
         waiting = self._waiting.setdefault(name, [])
         waiting.append(waiter)
         if len(waiting) == 1:
-            found = self._lookup(name)
-            found.addTimeout(self.timeout, self.reactor)
-            found.addCallbacks(
-                lambda ips: self._judge(host, [literal_address(ip) for ip in ips]),
-                lambda failure: self._failed(host, failure),
-            )
-            found.addCallback(self._settle, name)
+            looked_up = self._lookup(name)
+            looked_up.addTimeout(self.timeout, self.reactor)
+            looked_up.addBoth(self._settle, name)
         return waiter
 
-    def _judge(self, host: str, addresses: list[IPAddress | None]) -> Answer:
-        found = tuple(a for a in addresses if a is not None)
-        refusal = self.policy.refusal(host, found)
-        return Answer(refusal=refusal) if refusal else Answer(addresses=found)
+    def _settle(self, result: list[str] | Failure, name: str) -> None:
+        if not isinstance(result, Failure):
+            result = tuple(a for a in map(literal_address, result) if a is not None)
+            self._found[name] = result
+        for waiter in self._waiting.pop(name, []):
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+
+    @staticmethod
+    def _judge(host: str, addresses: tuple[IPAddress, ...], policy: AddressPolicy) -> Answer:
+        refusal = policy.refusal(host, addresses)
+        return Answer(refusal=refusal) if refusal else Answer(addresses=addresses)
 
     def _failed(self, host: str, failure: Failure) -> Answer:
         if failure.check(defer.TimeoutError):
@@ -179,12 +214,6 @@ class GuardedResolver:
             why = failure.getErrorMessage() or type(failure.value).__name__
         return Answer(refusal=(reasons.CONNECTION, f"cannot resolve {host}: {why}"))
 
-    def _settle(self, answer: Answer, name: str) -> None:
-        if answer.refusal is None or answer.refusal[0] == reasons.PRIVATE_ADDRESS:
-            self._answers[name] = answer
-        for waiter in self._waiting.pop(name, []):
-            waiter.callback(answer)
-
     def resolveHostName(
         self,
         resolutionReceiver: IResolutionReceiver,
@@ -194,7 +223,8 @@ class GuardedResolver:
         transportSemantics: str = "TCP",
     ) -> IHostResolution:
         """What the connection asks: the checked addresses, or none (the connection then
-        fails with a DNS lookup error) for a refused host."""
+        fails with a DNS lookup error) for a refused host. A proxy of the environment is
+        the one host connected to whatever its address."""
         resolution = _Resolution(hostName)
         resolutionReceiver.resolutionBegan(resolution)
 
@@ -207,5 +237,6 @@ class GuardedResolver:
                 logger.info("not connecting to %s: %s", hostName, answer.refusal[1])
             resolutionReceiver.resolutionComplete()
 
-        self.check(hostName).addCallback(deliver)
+        trusted = hostName.lower().rstrip(".") in self.proxies
+        self.check(hostName, TRUSTED if trusted else None).addCallback(deliver)
         return resolution

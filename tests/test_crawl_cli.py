@@ -53,6 +53,14 @@ CASES = {
         ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "ROBOTSTXT_OBEY=maybe"],
         "true or false",
     ),
+    "allowed network not CIDR": (
+        ["crawl", "-k", "cat", "--start-url", "http://x/", "-s", "DREAMCRAWL_ALLOWED_NETWORKS=lan"],
+        "CIDR",
+    ),
+    "nameserver without port": (
+        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DREAMCRAWL_DNS_SERVERS=ns1"],
+        "IP:port",
+    ),
     "resume unknown run": (["crawl", "--resume", "999"], "no crawl run 999"),
     "resume with options": (["crawl", "--resume", "1", "-k", "cat"], "give no others"),
     "import missing path": (["import", "/no/such/folder", "-k", "cat"], "/no/such/folder"),

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import pytest
 from sqlalchemy import select
 
 from crawler import run_crawl
@@ -119,3 +120,20 @@ def test_the_connection_refuses_a_private_address_without_the_guard_middleware(
         )
     assert dict(internal.hits) == {}
     assert result.counts["rejected"] == {"connection": 1}
+
+
+def test_the_operators_proxy_is_reached_at_its_private_address(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through ``http_proxy`` on 127.0.0.1: the crawled host is judged (public), and the
+    proxy, which the operator chose, is connected to although it is loopback."""
+    script = {"photos.test": [["93.184.216.34"]]}
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with serve(gallery()) as proxy, serve_dns(RebindingDNS(script)) as dns:
+        monkeypatch.setenv("http_proxy", proxy.base_url)
+        result = run_crawl(
+            keywords=["cat"], start_urls=["http://photos.test/"], overrides=resolver_overrides(dns)
+        )
+    assert result.status == "finished" and result.counts["new_images"] == PHOTOS
+    assert proxy.hit_count("/") == 1 and dns.a_queries("photos.test") == 1
