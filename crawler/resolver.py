@@ -7,10 +7,12 @@ downloader connects through the reactor's name resolver (Twisted's ``HostnameEnd
 asks ``reactor.nameResolver``; ``connectTCP`` by name asks ``reactor.resolver``, which
 installing an ``IHostnameResolver`` also replaces). :class:`GuardedResolver` is that
 resolver (the ``TWISTED_DNS_RESOLVER`` setting): it looks a name up once per crawl
-process, judges every address with :class:`crawler.addresses.AddressPolicy`, keeps the
-answer, and hands the connection only addresses it allowed. The guard middleware asks
-the same object, so the rejection row names the reason and the connection goes to the
-address that was checked. Nothing else in the crawler resolves names.
+process, keeps the addresses, judges every one with
+:class:`crawler.addresses.AddressPolicy`, and hands the connection only addresses it
+allowed. The guard middleware asks the same object, so the rejection row names the
+reason and the connection goes to the address that was checked. Nothing else in the
+crawler resolves names: every fetch (start URLs, links, images, redirects, robots.txt,
+search APIs) is a Scrapy request, and the crawler drives no browser.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 import pytest
 from sqlalchemy import select
 
-from crawler import run_crawl
+from crawler import CrawlResult, run_crawl
 from storage.db import open_catalog
 from storage.models import Rejection
 from storage.settings import Settings
@@ -54,12 +54,13 @@ def checked_and_internal() -> Iterator[tuple[LocalSite, LocalSite, int]]:
     raise RuntimeError("no port free on both 127.0.0.1 and 127.0.0.2")
 
 
-def resolver_overrides(dns: RebindingDNS) -> list[str]:
-    return [
-        *FAST,
+def crawl(urls: list[str], dns: RebindingDNS, *overrides: str) -> CrawlResult:
+    """A crawl for "cat" whose resolver asks ``dns`` and allows 127.0.0.2 only."""
+    resolver = [
         f"DREAMCRAWL_DNS_SERVERS=127.0.0.1:{dns.port}",
         "DREAMCRAWL_ALLOWED_NETWORKS=127.0.0.2/32",
     ]
+    return run_crawl(keywords=["cat"], start_urls=urls, overrides=[*FAST, *resolver, *overrides])
 
 
 def test_a_rebinding_name_is_fetched_only_from_the_address_checked(settings: Settings) -> None:
@@ -68,11 +69,7 @@ def test_a_rebinding_name_is_fetched_only_from_the_address_checked(settings: Set
         checked_and_internal() as (checked, internal, port),
         serve_dns(RebindingDNS(script)) as dns,
     ):
-        result = run_crawl(
-            keywords=["cat"],
-            start_urls=[f"http://rebind.test:{port}/"],
-            overrides=resolver_overrides(dns),
-        )
+        result = crawl([f"http://rebind.test:{port}/"], dns)
         a_queries = dns.a_queries("rebind.test")
     assert dict(internal.hits) == {}, "a request reached the rebound address 127.0.0.1"
     assert {f"/p/cat{i}.jpg" for i in range(PHOTOS)} | {"/"} <= set(checked.hits)
@@ -90,7 +87,7 @@ def test_refused_and_unresolvable_names_are_never_fetched(settings: Settings) ->
         serve_dns(RebindingDNS(script)) as dns,
     ):
         urls = [f"http://{name}:{port}/" for name in (*script, "nowhere.test")]
-        result = run_crawl(keywords=["cat"], start_urls=urls, overrides=resolver_overrides(dns))
+        result = crawl(urls, dns)
     assert dict(internal.hits) == {} and dict(checked.hits) == {}
     assert result.counts["rejected"] == {"private-address": 2, "connection": 1}
     with open_catalog(settings).session() as session:
@@ -113,11 +110,7 @@ def test_the_connection_refuses_a_private_address_without_the_guard_middleware(
         checked_and_internal() as (_checked, internal, port),
         serve_dns(RebindingDNS(script)) as dns,
     ):
-        result = run_crawl(
-            keywords=["cat"],
-            start_urls=[f"http://loopback.test:{port}/"],
-            overrides=[*resolver_overrides(dns), f"DOWNLOADER_MIDDLEWARES={off}"],
-        )
+        result = crawl([f"http://loopback.test:{port}/"], dns, f"DOWNLOADER_MIDDLEWARES={off}")
     assert dict(internal.hits) == {}
     assert result.counts["rejected"] == {"connection": 1}
 
@@ -132,8 +125,6 @@ def test_the_operators_proxy_is_reached_at_its_private_address(
         monkeypatch.delenv(name, raising=False)
     with serve(gallery()) as proxy, serve_dns(RebindingDNS(script)) as dns:
         monkeypatch.setenv("http_proxy", proxy.base_url)
-        result = run_crawl(
-            keywords=["cat"], start_urls=["http://photos.test/"], overrides=resolver_overrides(dns)
-        )
+        result = crawl(["http://photos.test/"], dns)
     assert result.status == "finished" and result.counts["new_images"] == PHOTOS
     assert proxy.hit_count("/") == 1 and dns.a_queries("photos.test") == 1
