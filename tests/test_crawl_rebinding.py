@@ -81,23 +81,30 @@ def test_refused_and_unresolvable_names_are_never_fetched(settings: Settings) ->
     script = {
         "loopback.test": [["127.0.0.1"]],
         "mixed.test": [["127.0.0.2", "169.254.169.254"]],  # one address refused: all are
+        "good.test": [["127.0.0.2"]],
+        "internal.good.test": [["127.0.0.1"]],
     }
     with (
         checked_and_internal() as (checked, internal, port),
         serve_dns(RebindingDNS(script)) as dns,
     ):
-        urls = [f"http://{name}:{port}/" for name in (*script, "nowhere.test")]
+        checked.redirect("/go", f"http://internal.good.test:{port}/")
+        names = ("loopback.test", "mixed.test", "nowhere.test")
+        urls = [*(f"http://{name}:{port}/" for name in names), f"http://good.test:{port}/go"]
         result = crawl(urls, dns)
-    assert dict(internal.hits) == {} and dict(checked.hits) == {}
-    assert result.counts["rejected"] == {"private-address": 2, "connection": 1}
+    assert dict(internal.hits) == {}
+    assert set(checked.hits) == {"/robots.txt", "/go"}  # good.test, the redirect's start
+    assert result.counts["rejected"] == {"private-address": 3, "connection": 1}
     with open_catalog(settings).session() as session:
         rejections = {r.url: (r.reason, r.detail) for r in session.scalars(select(Rejection))}
-    reason, detail = rejections[urls[0]]
-    assert reason == "private-address" and "loopback.test (127.0.0.1)" in detail, detail
-    reason, detail = rejections[urls[1]]
-    assert reason == "private-address" and "169.254.169.254" in detail, detail
-    reason, detail = rejections[urls[2]]
-    assert reason == "connection" and "cannot resolve nowhere.test" in detail, detail
+    expected = [
+        ("private-address", "loopback.test (127.0.0.1) is a private"),
+        ("private-address", "mixed.test (169.254.169.254) is a private"),
+        ("connection", "cannot resolve nowhere.test"),
+        ("private-address", f"to http://internal.good.test:{port}/: internal.good.test ("),
+    ]
+    for url, (reason, text) in zip(urls, expected, strict=True):
+        assert rejections[url][0] == reason and text in rejections[url][1], rejections[url]
 
 
 def test_the_connection_refuses_a_private_address_without_the_guard_middleware(
