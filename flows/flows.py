@@ -20,6 +20,7 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
+from sqlalchemy import exc as sa_exc
 
 from crawler.api import CrawlRequest
 from flows.artifacts import DreamProgress, publish_report
@@ -35,12 +36,15 @@ from flows.tasks import (
     plan_task,
     reconcile_task,
 )
-from storage.errors import UserError
+from storage.db import catalog_failure
+from storage.errors import StoreUnavailable, UserError
 from storage.settings import Settings, get_settings
 from stylize.errors import StylizeError
 from stylize.params import DreamParams
 
 USER_ERRORS = (UserError, StylizeError)
+# Stores down or full: not a bug either, and the run says so in one line.
+STORE_ERRORS = (StoreUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError)
 # A flow that claims dreams hands them back when Prefect knows it ended early.
 HAND_BACK_ON_EARLY_END: dict[str, Any] = {
     "on_cancellation": [release_held_dreams],
@@ -49,14 +53,18 @@ HAND_BACK_ON_EARLY_END: dict[str, Any] = {
 
 
 def one_line_failures(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A user's mistake fails the run with its one-line message; bugs keep tracebacks."""
+    """A user's mistake, or a catalog or blob store that is down or full, fails the run
+    with one line; bugs keep tracebacks."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as exc:
-            message = " ".join(str(exc).split())
+        except USER_ERRORS + STORE_ERRORS as exc:
+            if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+                message = catalog_failure(exc, get_settings().db_url)
+            else:
+                message = " ".join(str(exc).split())
             get_run_logger().error("%s", message)
             # The state message is the one line the UI shows; the exception rides along
             # so a caller in this process (the CLI) can re-raise it as exit code 2.

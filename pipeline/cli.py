@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from sqlalchemy import exc as sa_exc
+
 from pipeline.log import setup_logging
 from pipeline.quiet_tensorflow import install_if_marked, quiet_tensorflow
 from storage.errors import StoreUnavailable, UserError
@@ -106,9 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         action = getattr(args, "catalog_action", None)
         if args.command in BLOB_WRITERS or action in BLOB_READERS:
-            from storage.blobstores import preflight
+            from storage import blobstores, db
 
-            preflight(write=args.command in BLOB_WRITERS or getattr(args, "repair", False))
+            db.preflight()  # before flows, servers or crawler processes start
+            blobstores.preflight(
+                write=args.command in BLOB_WRITERS or getattr(args, "repair", False)
+            )
         return int(args.func(args) or EXIT_OK)
     except (UserError, StylizeError) as exc:
         message = " ".join(str(exc).split("\n"))
@@ -118,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split("\n"))
         print(f"dreamcrawl: {message}", file=sys.stderr)
         return EXIT_FAILURE
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:  # server down, disk full
+        from storage.db import catalog_failure
+        from storage.settings import get_settings
+
+        print(f"dreamcrawl: {catalog_failure(exc, get_settings().db_url)}", file=sys.stderr)
+        # Unreachable before anything ran is like a dead S3 at preflight: bad input.
+        return EXIT_USAGE if exc.statement is None else EXIT_FAILURE
     except KeyboardInterrupt:
         print("dreamcrawl: interrupted", file=sys.stderr)
         return 130

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -190,3 +191,22 @@ def open_catalog(settings: Settings | None = None, *, migrate: bool = True) -> C
     return Catalog(
         settings=settings, engine=engine, sessions=sessions, blobs=open_blob_store(settings)
     )
+
+
+def catalog_failure(exc: sa_exc.OperationalError | sa_exc.InterfaceError, url: str) -> str:
+    """One line for a catalog that failed under a command: whether it could not be
+    reached at all (no statement ran; nothing was started) or failed mid-command, the
+    catalog's URL without its password, and the driver's first line."""
+    where = make_url(url).render_as_string(hide_password=True)
+    text = str(exc.orig or exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    if exc.statement is None:
+        return f"the catalog cannot be reached ({where}): {reason}; is its server up?"
+    return f"the catalog failed ({where}): {reason}"
+
+
+def preflight(settings: Settings | None = None) -> None:
+    """Connect to the catalog once, so a command that would start flows, servers or
+    crawler processes fails first, in one line, when the catalog's server is down."""
+    with get_engine((settings or get_settings()).db_url).connect():
+        pass
