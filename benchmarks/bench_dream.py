@@ -156,6 +156,15 @@ def part_a(engine, baseline, config, photo_a, peak: float) -> dict:
     }
 
 
+def timings(images: int, **seconds: float) -> dict[str, float]:
+    """``NAME_s`` and ``NAME_images_per_min`` for each side that dreamed ``images``."""
+    fields: dict[str, float] = {}
+    for name, spent in seconds.items():
+        fields[f"{name}_s"] = spent
+        fields[f"{name}_images_per_min"] = 60 * images / spent
+    return fields
+
+
 def part_b(source: str, path: Path, config, sizes_b: list[int]) -> dict:
     """(b) images per minute: fresh sides, so model builds and every trace are counted."""
     from stylize.engine import Engine
@@ -175,10 +184,7 @@ def part_b(source: str, path: Path, config, sizes_b: list[int]) -> dict:
     return {
         "images": len(batch),
         "sizes": sizes_b,
-        "ours_s": ours_b,
-        "baseline_s": base_b,
-        "ours_images_per_min": 60 * len(batch) / ours_b,
-        "baseline_images_per_min": 60 * len(batch) / base_b,
+        **timings(len(batch), ours=ours_b, baseline=base_b),
         "ratio": base_b / ours_b,
         "ours_traces": engine_b.trace_count(),
         "baseline_traces": baseline_b.traces(),
@@ -244,10 +250,7 @@ def part_c(engine, config, batch: list, peak: float, many_first: bool = False) -
         "images": len(batch),
         "sizes": [max(image.size) for image in batch],
         "peak_flops": peak,
-        "alone_s": alone_s,
-        "many_s": many_s,
-        "alone_images_per_min": 60 * len(batch) / alone_s,
-        "many_images_per_min": 60 * len(batch) / many_s,
+        **timings(len(batch), alone=alone_s, many=many_s),
         "ratio": alone_s / many_s,
         "alone_tiles_per_call": tiles / calls,
         "many_tiles_per_call": many_runner.tiles / many_runner.calls,

@@ -86,3 +86,8 @@ def done_stylization(image_id: int, output_key: str, tag: str = "a") -> Any:
         output_sha256=output_key,
         status=StylizationStatus.DONE,
     )
+
+
+def demo_crawl(base_url: str, **options: Any) -> dict[str, Any]:
+    """Flow parameters for a crawl of the demo site on 127.0.0.1 for its cats."""
+    return {"keywords": ["cat"], "start_urls": [base_url], "allow_private": True, **options}

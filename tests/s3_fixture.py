@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from storage.settings import Settings
-from tests.s3_server import S3Server, seaweedfs_server
+from tests.s3_server import S3Server, SeaweedFS, seaweedfs_server
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +56,22 @@ def blob_backend(
         server = request.getfixturevalue("s3_server")
         use_s3(server, prefix_for(request.node.nodeid), monkeypatch)
     return Settings.from_env()
+
+
+@pytest.fixture
+def own_s3(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeaweedFS]:
+    """A SeaweedFS of the test's own, for tests that kill and restart it: the environment
+    points at its bucket, and clients give up on a dead server after two attempts."""
+    weed = SeaweedFS(tmp_path_factory.mktemp("s3"))
+    server = weed.start()
+    try:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # give up on the dead server soon
+        monkeypatch.setenv("DREAMCRAWL_BLOBS", f"s3://{BUCKET}/objects")
+        server.client().create_bucket(Bucket=BUCKET)
+        yield weed
+    finally:
+        weed.kill()

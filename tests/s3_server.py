@@ -100,6 +100,25 @@ def _wait_ready(endpoint: str, proc: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"weed server not ready after {START_TIMEOUT:g} s: {log}")
 
 
+def _wait_serving(server: S3Server, log: Path) -> None:
+    """Until an object round-trips: a restarted server answers S3 calls before its
+    volume server has registered again, and reads fail with InternalError until then."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = server.client()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            if "ready-probe" not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+                client.create_bucket(Bucket="ready-probe")
+            client.put_object(Bucket="ready-probe", Key="probe", Body=b"ok")
+            if client.get_object(Bucket="ready-probe", Key="probe")["Body"].read() == b"ok":
+                return
+        except (BotoCoreError, ClientError):
+            time.sleep(0.2)  # not serving objects yet
+    raise RuntimeError(f"weed server does not serve objects after {START_TIMEOUT:g} s: {log}")
+
+
 class SeaweedFS:
     """One ``weed server -s3`` in ``root``, on ports chosen once: :meth:`kill` and
     :meth:`start` again bring the same server back with the same data."""
@@ -148,7 +167,9 @@ class SeaweedFS:
                 self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         _wait_ready(self.endpoint, self.proc, self.log)
-        return S3Server(self.endpoint)
+        server = S3Server(self.endpoint)
+        _wait_serving(server, self.log)
+        return server
 
     def kill(self) -> None:
         """SIGKILL: what a crashed server looks like (and SIGTERM would take ~10 s)."""

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from storage import migrate
@@ -153,17 +154,29 @@ def test_run_rejection_and_keyword_views(catalog: Catalog) -> None:
     assert timings["paper-single-channel"]["stylizations"] == 0
 
 
-def test_migration_0002_down_and_up(db_url: str) -> None:
+# What the migrations after each revision add: views, tables and stylizations indexes.
+ADDED_AFTER = {
+    "0001": (set(VIEWS), set(), {"ix_stylizations_preset_created_at"}),
+    "0002": ({"v_labels"}, {"labels", "labellings"}, set()),
+}
+
+
+def schema(engine: sa.Engine) -> tuple[set[str], set[str], set[str]]:
+    inspector = sa.inspect(engine)
+    indexes = {ix["name"] or "" for ix in inspector.get_indexes("stylizations")}
+    return set(inspector.get_view_names()), set(inspector.get_table_names()), indexes
+
+
+@pytest.mark.parametrize("revision", ADDED_AFTER)
+def test_migrations_down_and_up(db_url: str, revision: str) -> None:
     engine = make_engine(db_url)
     try:
         migrate.upgrade(engine)
-        migrate.downgrade(engine, "0001")
-        inspector = sa.inspect(engine)
-        assert not set(VIEWS) & set(inspector.get_view_names())
-        assert "ix_stylizations_preset_created_at" not in {
-            ix["name"] for ix in inspector.get_indexes("stylizations")
-        }
+        migrate.downgrade(engine, revision)
+        for found, added in zip(schema(engine), ADDED_AFTER[revision], strict=True):
+            assert not found & added
         migrate.upgrade(engine)
-        assert set(VIEWS) <= set(sa.inspect(engine).get_view_names())
+        for found, added in zip(schema(engine), ADDED_AFTER[revision], strict=True):
+            assert added <= found
     finally:
         engine.dispose()

@@ -12,6 +12,7 @@ from storage.db import open_catalog
 from storage.models import CrawlRun
 from storage.settings import Settings
 
+SITE = ["crawl", "-k", "cat", "--start-url", "http://x.org/"]
 CASES = {
     "no keyword": (["crawl", "--start-url", "http://example.org/"], "--keyword"),
     "blank keyword": (["crawl", "-k", " ", "--start-url", "http://example.org/"], "--keyword"),
@@ -19,40 +20,16 @@ CASES = {
     "unknown source": (["crawl", "-k", "cat", "--source", "flickr"], "site, commons"),
     "site without url": (["crawl", "-k", "cat", "--source", "site"], "--start-url"),
     "bad start url": (["crawl", "-k", "cat", "--start-url", "ftp://x/"], "http(s)"),
-    "negative depth": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "--depth", "-1"],
-        "--depth",
-    ),
-    "negative max": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "--max-images", "-3"],
-        "--max-images",
-    ),
+    "negative depth": ([*SITE, "--depth", "-1"], "--depth"),
+    "negative max": ([*SITE, "--max-images", "-3"], "--max-images"),
     "not a number": (["crawl", "-k", "cat", "--max-images", "many"], "invalid int"),
-    "lowercase setting": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "depth=2"],
-        "UPPER_CASE",
-    ),
-    "unknown setting": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DREAMCRAWL_NOPE=1"],
-        "unknown setting",
-    ),
-    "setting without value": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DOWNLOAD_TIMEOUT"],
-        "NAME=value",
-    ),
+    "lowercase setting": ([*SITE, "-s", "depth=2"], "UPPER_CASE"),
+    "unknown setting": ([*SITE, "-s", "DREAMCRAWL_NOPE=1"], "unknown setting"),
+    "setting without value": ([*SITE, "-s", "DOWNLOAD_TIMEOUT"], "NAME=value"),
     "port out of range": (["crawl", "-k", "cat", "--start-url", "http://127.0.0.1:99999/"], "port"),
-    "setting not a number": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DOWNLOAD_TIMEOUT=abc"],
-        "DOWNLOAD_TIMEOUT",
-    ),
-    "setting not an integer": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "DREAMCRAWL_MIN_WIDTH=1.5"],
-        "integer",
-    ),
-    "setting not a boolean": (
-        ["crawl", "-k", "cat", "--start-url", "http://x.org/", "-s", "ROBOTSTXT_OBEY=maybe"],
-        "true or false",
-    ),
+    "setting not a number": ([*SITE, "-s", "DOWNLOAD_TIMEOUT=abc"], "DOWNLOAD_TIMEOUT"),
+    "setting not an integer": ([*SITE, "-s", "DREAMCRAWL_MIN_WIDTH=1.5"], "integer"),
+    "setting not a boolean": ([*SITE, "-s", "ROBOTSTXT_OBEY=maybe"], "true or false"),
     "resume unknown run": (["crawl", "--resume", "999"], "no crawl run 999"),
     "resume with options": (["crawl", "--resume", "1", "-k", "cat"], "give no others"),
     "import missing path": (["import", "/no/such/folder", "-k", "cat"], "/no/such/folder"),

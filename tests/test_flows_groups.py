@@ -88,3 +88,24 @@ def test_a_group_that_fails_together_is_dreamed_again_alone(
     rows = _rows(catalog)
     assert rows[group[0].stylization_id].status == StylizationStatus.DONE
     assert rows[group[1].stylization_id].status == StylizationStatus.FAILED
+
+
+def test_an_image_above_the_pixel_budget_fails_alone_or_fits(
+    settings: Settings, converted_weights: Path
+) -> None:
+    catalog = open_catalog(settings)
+    small = add_image(catalog, photo_bytes("chelsea", size=120))  # 120×80 px: within
+    large = add_image(catalog, photo_bytes("coffee", size=160))  # 160×107 px: above
+    for fit in (False, True):
+        params = DreamParams(presets=["fast"], steps=1, max_pixels=10_000, fit=fit)
+        (group,) = group_jobs(plan_jobs(settings, params, weights=str(converted_weights)).jobs)
+        run_group(settings, group, weights=str(converted_weights))
+        rows = {
+            row.image_id: row for row in map(_rows(catalog).get, (j.stylization_id for j in group))
+        }
+        assert rows[small].status == StylizationStatus.DONE
+        if fit:
+            assert rows[large].status == StylizationStatus.DONE and rows[large].error is None
+        else:
+            assert rows[large].status == StylizationStatus.FAILED
+            assert "above the dream budget of 10000 pixels" in rows[large].error

@@ -13,6 +13,7 @@ from storage.integrity import check
 from storage.models import CrawlRun, Image, Rejection, Sighting, Stylization, StylizationStatus
 from storage.settings import Settings
 from stylize.params import DreamParams
+from tests.helpers import demo_crawl
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -27,11 +28,7 @@ def test_pipeline_crawls_then_dreams_what_it_found(
     monkeypatch.setenv("DREAMCRAWL_WEIGHTS", str(converted_weights))
     with serve_demo_site() as base_url:
         state = pipeline_flow(
-            keywords=["cat"],
-            start_urls=[base_url],
-            allow_private=True,
-            max_images=10,
-            depth=2,
+            **demo_crawl(base_url, max_images=10, depth=2),
             dream=DreamParams(steps=2),
             return_state=True,
         )

@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.cli import main
-from storage import migrate
-from storage.db import Catalog, make_engine
+from storage.db import Catalog
 from storage.labels import LabelOutcome, LabelRow, count_unlabelled, record, unlabelled
 from tests.catalog_data import LABELLER, build
 
@@ -95,22 +94,6 @@ def test_recording_is_idempotent_and_finds_the_unlabelled(catalog: Catalog) -> N
     with catalog.engine.connect() as conn:
         labels = conn.execute(sa.text("SELECT count(*) FROM labels WHERE labeller = 'other'"))
         assert labels.scalar_one() == 0
-
-
-def test_migration_0003_down_and_up(db_url: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        migrate.upgrade(engine)
-        migrate.downgrade(engine, "0002")
-        inspector = sa.inspect(engine)
-        assert "v_labels" not in inspector.get_view_names()
-        assert not {"labels", "labellings"} & set(inspector.get_table_names())
-        migrate.upgrade(engine)
-        inspector = sa.inspect(engine)
-        assert "v_labels" in inspector.get_view_names()
-        assert {"labels", "labellings"} <= set(inspector.get_table_names())
-    finally:
-        engine.dispose()
 
 
 def test_label_without_weights_is_one_line_naming_the_fetch(

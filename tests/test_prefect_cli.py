@@ -18,6 +18,7 @@ import pytest
 
 from pipeline.demo_site import serve_demo_site
 from storage.settings import Settings
+from tests.helpers import demo_crawl
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -40,13 +41,7 @@ def test_prefect_listings_show_our_runs(settings: Settings) -> None:
     from flows.flows import crawl_flow
 
     with serve_demo_site() as base_url:
-        state = crawl_flow(
-            keywords=["cat"],
-            start_urls=[base_url],
-            allow_private=True,
-            max_images=3,
-            return_state=True,
-        )
+        state = crawl_flow(**demo_crawl(base_url, max_images=3), return_state=True)
     assert state.is_completed(), state.message
     flow_run_id = str(state.state_details.flow_run_id)
     flow_run_name = _flow_run_name(flow_run_id)

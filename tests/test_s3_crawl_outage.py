@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from storage.db import open_catalog
 from storage.models import CrawlRun, Image, Rejection
 from storage.settings import Settings
-from tests.s3_fixture import BUCKET
 from tests.s3_server import SeaweedFS
 from tests.site_fixture import LocalSite, serve
 from tests.test_crawl_resume import IMAGES, Gate, build, count_sightings
@@ -23,63 +21,50 @@ from tests.test_crawl_resume import IMAGES, Gate, build, count_sightings
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))
 
 
-def test_dead_s3_stops_the_crawl_cleanly_and_resume_finishes_it(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    weed = SeaweedFS(tmp_path / "s3")
-    server = weed.start()
-    try:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # give up on the dead server soon
-        monkeypatch.setenv("DREAMCRAWL_BLOBS", f"s3://{BUCKET}/objects")
-        server.client().create_bucket(Bucket=BUCKET)
-        settings = Settings.from_env()
-        catalog = open_catalog(settings)
-        gate = Gate()
-        with serve(LocalSite()) as site:
-            build(site, gate)
-            crawl = [DREAMCRAWL, "crawl", "-k", "cat", "--start-url", site.url("/")]
-            crawl += ["--allow-private", "-s", "AUTOTHROTTLE_ENABLED=False"]
-            first = subprocess.Popen(crawl, stderr=subprocess.PIPE, text=True)
-            try:
-                assert gate.holding.wait(120), "the crawl never reached the gate"
-                deadline = time.monotonic() + 60
-                while count_sightings(settings) < 5 and time.monotonic() < deadline:
-                    time.sleep(0.02)  # waiting for rows to commit, not for time to pass
-                weed.kill()
-            finally:
-                gate.open.set()
-            _, stderr = first.communicate(timeout=180)
-            assert first.returncode != 0, stderr
-            with catalog.session() as session:
-                run = session.scalars(select(CrawlRun)).one()
-                keys = list(session.scalars(select(Image.blob_key)))
-                errors = session.scalars(
-                    select(Rejection.url).where(Rejection.reason == "error")
-                ).all()
-            assert run.status == "interrupted"
-            assert "blob-store-unavailable" in (run.error or "")
-            assert errors == []  # no URL was blamed for the store's outage
-            assert 5 <= len(keys) < IMAGES
-
-            weed.start()  # the same server, the same data, back again
-            catalog = open_catalog(settings)
-            assert all(catalog.blobs.exists(key) for key in keys)  # every row has its blob
-            resumed = subprocess.run(
-                [DREAMCRAWL, "crawl", "--resume", str(run.id), "--json"],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                env={**os.environ},
-            )
-            assert resumed.returncode == 0, resumed.stderr
+def test_dead_s3_stops_the_crawl_cleanly_and_resume_finishes_it(own_s3: SeaweedFS) -> None:
+    weed = own_s3
+    settings = Settings.from_env()
+    catalog = open_catalog(settings)
+    gate = Gate()
+    with serve(LocalSite()) as site:
+        build(site, gate)
+        crawl = [DREAMCRAWL, "crawl", "-k", "cat", "--start-url", site.url("/")]
+        crawl += ["--allow-private", "-s", "AUTOTHROTTLE_ENABLED=False"]
+        first = subprocess.Popen(crawl, stderr=subprocess.PIPE, text=True)
+        try:
+            assert gate.holding.wait(120), "the crawl never reached the gate"
+            deadline = time.monotonic() + 60
+            while count_sightings(settings) < 5 and time.monotonic() < deadline:
+                time.sleep(0.02)  # waiting for rows to commit, not for time to pass
+            weed.kill()
+        finally:
+            gate.open.set()
+        _, stderr = first.communicate(timeout=180)
+        assert first.returncode != 0, stderr
         with catalog.session() as session:
-            run = session.get(CrawlRun, run.id)
-            images = session.execute(select(func.count()).select_from(Image)).scalar_one()
-        assert run is not None and run.status == "finished"
-        assert images == IMAGES
-        check = subprocess.run([DREAMCRAWL, "catalog", "check"], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-    finally:
-        weed.kill()
+            run = session.scalars(select(CrawlRun)).one()
+            keys = list(session.scalars(select(Image.blob_key)))
+            errors = session.scalars(select(Rejection.url).where(Rejection.reason == "error")).all()
+        assert run.status == "interrupted"
+        assert "blob-store-unavailable" in (run.error or "")
+        assert errors == []  # no URL was blamed for the store's outage
+        assert 5 <= len(keys) < IMAGES
+
+        weed.start()  # the same server, the same data, back again
+        catalog = open_catalog(settings)
+        assert all(catalog.blobs.exists(key) for key in keys)  # every row has its blob
+        resumed = subprocess.run(
+            [DREAMCRAWL, "crawl", "--resume", str(run.id), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ},
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    with catalog.session() as session:
+        run = session.get(CrawlRun, run.id)
+        images = session.execute(select(func.count()).select_from(Image)).scalar_one()
+    assert run is not None and run.status == "finished"
+    assert images == IMAGES
+    check = subprocess.run([DREAMCRAWL, "catalog", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
