@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -41,7 +42,7 @@ WORKER = textwrap.dedent(
 
 
 def test_list_names_the_holder_of_a_running_dream(
-    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: object
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     built = build(catalog)
     sid = built.stylizations["coffee_fast"]
@@ -71,7 +72,12 @@ def test_list_names_the_holder_of_a_running_dream(
     line = next(line for line in table.splitlines() if f" {sid} " in line)
     assert holder in line and expires.strftime("%Y-%m-%d %H:%M:%S") in line
 
-    out = tmp_path / "held.csv"  # type: ignore[operator]
+    image_id = built.images["coffee"]
+    assert main(["catalog", "show", str(image_id)]) == 0
+    shown = capsys.readouterr().out
+    assert "held_by" in shown and holder in shown
+
+    out = tmp_path / "held.csv"
     assert main(["catalog", "export", str(out), "--status", "running"]) == 0
     with open(out, newline="") as fh:
         exported = list(csv.DictReader(fh))
