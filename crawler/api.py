@@ -281,13 +281,6 @@ def _create(catalog: Any, *, keywords: list[str], start_urls: list[str], sources
 def _reopen(catalog: Any, run_id: int, prefect_flow_run_id: str | None) -> int:
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
-        if run is not None and run.kind == "import":
-            paths = " ".join((run.settings or {}).get("paths", [])) or "PATH…"
-            raise UserError(
-                f"run {run_id} is an import, which is not resumed: import the same files "
-                f"again (dreamcrawl import {paths} …); those already imported are not "
-                "imported twice"
-            )
         if run is None or run.kind != "crawl":
             raise UserError(f"there is no crawl run {run_id} to resume")
         if run.status == CrawlStatus.FINISHED:
