@@ -7,19 +7,18 @@ silently (Scrapy's own offsite filter is replaced for that reason).
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler import reasons
+from crawler.resolver import GuardedResolver
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -53,70 +52,44 @@ def host_allowed(host: str | None, domains: list[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in fence if d)
 
 
-# Ranges refused although Python's ipaddress calls some of them global: 6to4 (2002::/16)
-# and Teredo (2001::/32) tunnel to an embedded IPv4 address, NAT64 (64:ff9b::/96) too.
-TUNNELS = tuple(ipaddress.ip_network(n) for n in ("2002::/16", "2001::/32", "64:ff9b::/96"))
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Globally routable and not a tunnel to somewhere else (fail closed: anything
-    ``ipaddress`` does not call global is refused, carrier-grade NAT 100.64.0.0/10 and the
-    documentation and benchmarking ranges included)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return _public(address.ipv4_mapped)
-        if any(address in net for net in TUNNELS):
-            return False
-    return address.is_global and not address.is_multicast
-
-
-@lru_cache(maxsize=4096)
-def address_refusal(host: str) -> tuple[str, str] | None:
-    """``(reason, detail)`` if ``host`` must not be fetched, else None.
-
-    Every address the name resolves to must be public; a name that does not resolve is
-    refused too (fail closed), as a ``connection`` failure.
-    """
-    name = host.strip("[]").rstrip(".")
-    try:
-        addresses = [ipaddress.ip_address(name.split("%")[0])]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            return reasons.CONNECTION, f"cannot resolve {host}: {exc.strerror or exc}"
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-        if not addresses:
-            return reasons.CONNECTION, f"cannot resolve {host}: no address"
-    if all(_public(a) for a in addresses):
-        return None
-    return (
-        reasons.PRIVATE_ADDRESS,
-        f"{host} is a private, loopback or otherwise non-public address (use --allow-private)",
-    )
-
-
 class GuardMiddleware:
     """Refuse non-HTTP schemes, hosts outside the crawl's domains, and private addresses.
 
-    Domains come from the spider's ``allowed_domains``; loopback and private addresses are
-    refused unless ``DREAMCRAWL_ALLOW_PRIVATE`` is set (``--allow-private``).
+    Domains come from the spider's ``allowed_domains``. Addresses are judged by the
+    reactor's :class:`crawler.resolver.GuardedResolver`, the same object the download
+    then connects through, so a refused host gets a rejection row with its reason and an
+    allowed one is connected to at the address that was checked (no DNS rebinding).
+    Loopback and private addresses are refused unless ``DREAMCRAWL_ALLOW_PRIVATE`` is set
+    (``--allow-private``) or they fall in ``DREAMCRAWL_ALLOWED_NETWORKS``.
     """
 
-    def __init__(self, crawler: Crawler, allow_private: bool) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.allow_private = allow_private
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GuardMiddleware:
-        return cls(crawler, crawler.settings.getbool("DREAMCRAWL_ALLOW_PRIVATE"))
+        return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         refusal = self.refusal(request.url, urlparse_cached(request).scheme, request)
         if refusal:
             raise refusal
+        host = urlparse_cached(request).hostname
+        if not host:
+            return
+        from twisted.internet import reactor
+
+        resolver = GuardedResolver.installed(reactor, self.crawler.settings)
+        answer = await maybe_deferred_to_future(resolver.check(host))
+        if answer.refusal:
+            reason, detail = answer.refusal
+            chain = request.meta.get("redirect_urls")
+            if chain:
+                detail = f"redirected from {chain[-1]} to {request.url}: {detail}"
+            raise Refused(reason, detail)
 
     def refusal(self, url: str, scheme: str, request: Request) -> Refused | None:
+        """The refusal a URL earns before any lookup: its scheme or its domain."""
         if scheme not in ALLOWED_SCHEMES:
             return Refused(reasons.UNSUPPORTED_SCHEME, f"only http and https are fetched: {url}")
         host = urlparse_cached(request).hostname
@@ -124,10 +97,6 @@ class GuardMiddleware:
         domains = list(getattr(spider, "allowed_domains", None) or [])
         if domains and not host_allowed(host, domains):
             return Refused(reasons.OFF_DOMAIN, f"{host} is outside {', '.join(domains)}")
-        if not self.allow_private and host:
-            refusal = address_refusal(host)
-            if refusal:
-                return Refused(*refusal)
         return None
 
 
@@ -164,7 +133,11 @@ class XRobotsTagMiddleware:
 
 
 class GuardedRedirectMiddleware(RedirectMiddleware):
-    """Scrapy's redirects, refusing loops, too long chains and jumps out of the fence."""
+    """Scrapy's redirects, refusing loops, too long chains and jumps out of the fence.
+
+    The target's scheme and domain are checked here; its address when the redirected
+    request passes :class:`GuardMiddleware` on its way to the downloader, like any other.
+    """
 
     def _redirect(self, redirected: Request, request: Request, reason: Any) -> Request:
         chain = [*request.meta.get("redirect_urls", []), request.url]

@@ -36,7 +36,24 @@ def parse_overrides(pairs: Iterable[str] | Mapping[str, Any] | None) -> dict[str
             )
         default = getattr(ours, name, getattr(default_settings, name, None))
         overrides[name] = _typed(name, value, default)
+        _check_list(name, overrides[name])
     return overrides
+
+
+def _check_list(name: str, value: Any) -> None:
+    """Settings whose items have a form of their own, checked here like the numbers."""
+    from crawler.addresses import parse_nameservers, parse_networks
+
+    parse = {
+        "DREAMCRAWL_ALLOWED_NETWORKS": parse_networks,
+        "DREAMCRAWL_DNS_SERVERS": parse_nameservers,
+    }.get(name)
+    if parse is None:
+        return
+    try:
+        parse(value.split(",") if isinstance(value, str) else list(value))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"-s {name}: {exc}") from None
 
 
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,

@@ -43,6 +43,13 @@ REMOTE_CONTROL_ENABLED = False
 
 # Loopback, private, link-local and reserved addresses are refused unless allowed.
 DREAMCRAWL_ALLOW_PRIVATE = False
+# Non-public networks fetched all the same (CIDR, e.g. "10.1.0.0/16": an intranet).
+DREAMCRAWL_ALLOWED_NETWORKS: list[str] = []
+# Each host is resolved once per crawl process, checked, and connected to only at the
+# addresses checked (crawler/resolver.py). Nameservers ("host:port") to ask instead of
+# the system resolver, A records only: for tests, or a resolver you trust.
+TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"
+DREAMCRAWL_DNS_SERVERS: list[str] = []
 # Extra domains a crawl may visit besides those of its start URLs / source.
 DREAMCRAWL_ALLOWED_DOMAINS: list[str] = []
 

@@ -101,10 +101,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(site: LocalSite) -> Iterator[LocalSite]:
-    """Run ``site`` on 127.0.0.1 (a free port) for the duration of the block."""
-    server = _Server(("127.0.0.1", 0), _make_handler(site))
-    site.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+def serve(site: LocalSite, host: str = "127.0.0.1", port: int = 0) -> Iterator[LocalSite]:
+    """Run ``site`` on ``host`` (127.0.0.1; a free port unless given) for the block."""
+    server = _Server((host, port), _make_handler(site))
+    site.base_url = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

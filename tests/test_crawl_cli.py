@@ -30,6 +30,8 @@ CASES = {
     "setting not a number": ([*SITE, "-s", "DOWNLOAD_TIMEOUT=abc"], "DOWNLOAD_TIMEOUT"),
     "setting not an integer": ([*SITE, "-s", "DREAMCRAWL_MIN_WIDTH=1.5"], "integer"),
     "setting not a boolean": ([*SITE, "-s", "ROBOTSTXT_OBEY=maybe"], "true or false"),
+    "allowed network not CIDR": ([*SITE, "-s", "DREAMCRAWL_ALLOWED_NETWORKS=lan"], "CIDR"),
+    "nameserver without port": ([*SITE, "-s", "DREAMCRAWL_DNS_SERVERS=ns1"], "IP:port"),
     "resume unknown run": (["crawl", "--resume", "999"], "no crawl run 999"),
     "resume with options": (["crawl", "--resume", "1", "-k", "cat"], "give no others"),
     "import missing path": (["import", "/no/such/folder", "-k", "cat"], "/no/such/folder"),

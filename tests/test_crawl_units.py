@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 
 import pytest
 from PIL import Image
 
 from crawler import keywords
-from crawler.middlewares import XRobotsTagMiddleware, address_refusal, host_allowed
+from crawler.addresses import AddressPolicy, literal_address
+from crawler.middlewares import XRobotsTagMiddleware, host_allowed
 from crawler.near_duplicates import PhashIndex
 from crawler.spiders.site import best_from_srcset
 from crawler.validate import Limits, Rejected, hamming, inspect_image
@@ -113,15 +115,25 @@ def test_truncated_jpeg_is_rejected_though_decoded_at_reduced_scale() -> None:
     ],
 )
 def test_non_public_addresses_are_refused(host: str) -> None:
-    refusal = address_refusal(host)
+    refusal = AddressPolicy().refusal(host, [literal_address(host)])
     assert refusal is not None and refusal[0] == "private-address", (host, refusal)
 
 
-def test_public_addresses_pass_and_a_dns_failure_fails_closed() -> None:
-    assert address_refusal("93.184.216.34") is None
-    assert address_refusal("2606:2800:220:1:248:1893:25c8:1946") is None
-    reason, detail = address_refusal("no-such-host.invalid")
+def test_public_addresses_pass_and_a_host_without_address_fails_closed() -> None:
+    for host in ("93.184.216.34", "[2606:2800:220:1:248:1893:25c8:1946]"):
+        assert AddressPolicy().refusal(host, [literal_address(host)]) is None, host
+    reason, detail = AddressPolicy().refusal("no-such-host.invalid", [])
     assert reason == "connection" and "cannot resolve" in detail
+
+
+def test_one_refused_address_refuses_the_host_and_allowed_networks_are_exact() -> None:
+    public, private = literal_address("93.184.216.34"), literal_address("10.1.2.3")
+    assert AddressPolicy().refusal("mixed.example", [public, private])[0] == "private-address"
+    intranet = AddressPolicy(allowed_networks=(ipaddress.ip_network("10.1.0.0/16"),))
+    assert intranet.refusal("wiki.intranet", [private, public]) is None
+    assert intranet.refusal("10.2.0.1", [literal_address("10.2.0.1")]) is not None
+    assert intranet.allows(literal_address("::ffff:10.1.9.9"))
+    assert AddressPolicy(allow_private=True).refusal("x", [literal_address("127.0.0.1")]) is None
 
 
 def test_a_trailing_dot_is_the_same_host() -> None:
