@@ -147,6 +147,8 @@ def print_lineage(data: Mapping[str, Any]) -> None:
                     "output_sha256",
                     "error",
                     "prefect_flow_run_id",
+                    "held_by",
+                    "held_until",
                 ),
             )
         )

@@ -65,6 +65,8 @@ KINDS: dict[str, Kind] = {
                 "total_seconds",
                 "keywords",
                 "created_at",
+                "held_by",
+                "held_until",
             ),
         ),
         Kind(

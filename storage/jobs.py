@@ -13,6 +13,7 @@ computes nothing already done, and a crashed run's leftovers are picked up by th
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,6 +47,12 @@ def lease_from_env(env: Mapping[str, str] | None = None) -> timedelta:
 
 
 DEFAULT_MAX_ATTEMPTS = 3
+
+
+def worker_identity() -> str:
+    """Who holds a claim: ``host:pid`` of this process (what ``catalog list`` shows in
+    ``held_by``, so an operator can find the worker, or see that it is gone)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,7 @@ def claim(
             started_at=now,
             attempts=Stylization.attempts + 1,
             prefect_flow_run_id=flow_run_id,
+            lease_holder=worker_identity(),
             error=None,
         )
         .execution_options(synchronize_session=False)

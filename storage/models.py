@@ -223,6 +223,8 @@ class Stylization(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who claimed the row last ("host:pid" of the worker process; migration 0004).
+    lease_holder: Mapped[str | None] = mapped_column(String(255))
     prefect_flow_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True

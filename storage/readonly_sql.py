@@ -7,16 +7,25 @@ Three walls, so that one mistake is never enough to change the catalog:
 2. SQLite is opened through a separate ``file:…?mode=ro`` connection with
    ``PRAGMA query_only`` and an authorizer that allows reads only (no ATTACH, no
    writing PRAGMA); PostgreSQL runs it in a ``SET TRANSACTION READ ONLY`` transaction
-   as one prepared statement (a prepared statement cannot hold two commands), then
-   rolls back;
+   through the extended protocol (which cannot hold two commands), then rolls back;
+   with ``DREAMCRAWL_SQL_URL`` it also runs as a role that may only read
+   (docs/catalog.md, "A read-only PostgreSQL role");
 3. any database error becomes a one-line :class:`UserError` (exit 2).
+
+Rows are streamed (:func:`stream_query`), never collected, and a statement timeout
+bounds the time, so neither a huge result nor a runaway query can take the machine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +33,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import Engine
 
 from storage.errors import UserError
+from storage.settings import ENV_SQL_URL, Settings
 
 READING = ("SELECT", "WITH", "VALUES", "EXPLAIN", "TABLE")
 READING_BY_DIALECT = {"sqlite": ("PRAGMA",), "postgresql": ("SHOW",)}
@@ -120,36 +130,85 @@ def check_reading(query: str, dialect: str | None = None) -> None:
 DEFAULT_TIMEOUT_S = 60.0
 
 
-def run_query(
-    engine: Engine, query: str, *, limit: int | None, timeout: float = DEFAULT_TIMEOUT_S
-) -> tuple[list[str], list[tuple]]:
-    """Run ``query`` read-only; return (column names, up to ``limit`` + 1 rows).
+def sql_engine(settings: Settings) -> Engine:
+    """What ``catalog sql`` connects with: ``DREAMCRAWL_SQL_URL`` when set (an analysts'
+    role that may only read, so the database itself refuses writes and file access; the
+    catalog is not migrated through it), else the catalog's own engine."""
+    from storage.db import make_engine, open_catalog
 
-    The statement is stopped after ``timeout`` seconds (SQLite: a progress handler;
-    PostgreSQL: ``statement_timeout``), so a runaway query cannot run for ever.
+    if settings.sql_url:
+        return make_engine(settings.sql_url)
+    return open_catalog(settings).engine
+
+
+# Rows fetched from the database at a time: what one streamed query holds in memory.
+FETCH_ROWS = 1000
+
+
+@dataclass
+class Rows:
+    """A running query: its column names, and its rows as they are fetched."""
+
+    columns: list[str]
+    rows: Generator[tuple, None, None]
+    close: Callable[[], None]
+
+
+@contextmanager
+def stream_query(
+    engine: Engine, query: str, *, timeout: float = DEFAULT_TIMEOUT_S
+) -> Iterator[Rows]:
+    """Run ``query`` read-only; its rows arrive :data:`FETCH_ROWS` at a time.
+
+    Nothing is collected: SQLite's cursor is read with ``fetchmany``, PostgreSQL's rows
+    come in chunks of a streamed statement (libpq's chunked or single-row mode), so memory
+    stays flat however many rows the query gives. The statement is stopped after
+    ``timeout`` seconds, counted until its last row is read (SQLite: a progress handler;
+    PostgreSQL: ``statement_timeout``). Leaving the block early stops the query.
     """
     dialect = engine.url.get_backend_name()
     check_reading(query, dialect)
     if dialect == "sqlite":
-        return _run_sqlite(engine, query, limit, timeout)
-    if dialect == "postgresql":
-        return _run_postgresql(engine, query, limit, timeout)
-    raise UserError(f"catalog sql supports SQLite and PostgreSQL catalogs, not {dialect}")
+        opened = _open_sqlite(engine, query, timeout)
+    elif dialect == "postgresql":
+        opened = _open_postgresql(engine, query, timeout)
+    else:
+        raise UserError(f"catalog sql supports SQLite and PostgreSQL catalogs, not {dialect}")
+    try:
+        yield opened
+    finally:
+        opened.rows.close()
+        opened.close()
 
 
-def _fetch(cursor: Any, limit: int | None) -> list[tuple]:
-    if limit is None:
-        return [tuple(r) for r in cursor.fetchall()]
-    return [tuple(r) for r in cursor.fetchmany(limit + 1)]
+def run_query(
+    engine: Engine, query: str, *, limit: int | None, timeout: float = DEFAULT_TIMEOUT_S
+) -> tuple[list[str], list[tuple]]:
+    """(column names, up to ``limit`` + 1 rows) of ``query``, for callers that want a list."""
+    with stream_query(engine, query, timeout=timeout) as result:
+        rows = itertools.islice(result.rows, None if limit is None else limit + 1)
+        return result.columns, list(rows)
 
 
 def _timed_out(timeout: float) -> UserError:
     return UserError(f"query stopped after {timeout:g} s (--timeout); nothing was changed")
 
 
-def _run_sqlite(
-    engine: Engine, query: str, limit: int | None, timeout: float
-) -> tuple[list[str], list[tuple]]:
+def _sqlite_error(
+    exc: sqlite3.Error, refused: list[str], timed_out: bool, timeout: float
+) -> UserError:
+    if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in str(exc):
+        return UserError("catalog sql runs one statement at a time; nothing was run")
+    if timed_out and "interrupted" in str(exc):
+        return _timed_out(timeout)
+    if refused:
+        return _refused(refused[0])
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return _refused("a write")
+    return UserError(f"bad query: {exc}")
+
+
+def _open_sqlite(engine: Engine, query: str, timeout: float) -> Rows:
     database = engine.url.database
     if not database or database == ":memory:" or not Path(database).is_file():
         raise UserError(f"no SQLite catalog file at {database!r}")
@@ -178,69 +237,106 @@ def _run_sqlite(
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
             cursor = conn.execute(query)
-        except sqlite3.ProgrammingError as exc:
-            if "one statement" in str(exc):
-                raise UserError(
-                    "catalog sql runs one statement at a time; nothing was run"
-                ) from None
-            raise UserError(f"bad query: {exc}") from None
-        except sqlite3.DatabaseError as exc:
-            if time.monotonic() > deadline and "interrupted" in str(exc):
-                raise _timed_out(timeout) from None
-            if refused:
-                raise _refused(refused[0]) from None
-            if "readonly" in str(exc) or "read-only" in str(exc):
-                raise _refused("a write") from None
-            raise UserError(f"bad query: {exc}") from None
-        columns = [d[0] for d in cursor.description or ()]
-        try:
-            return columns, _fetch(cursor, limit)
-        except sqlite3.DatabaseError as exc:
-            if time.monotonic() > deadline and "interrupted" in str(exc):
-                raise _timed_out(timeout) from None
-            raise UserError(f"query failed: {exc}") from None
-    finally:
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, refused, time.monotonic() > deadline, timeout) from None
+    except BaseException:
         conn.close()
+        raise
+
+    def rows() -> Generator[tuple, None, None]:
+        while True:
+            try:
+                batch = cursor.fetchmany(FETCH_ROWS)
+            except sqlite3.Error as exc:
+                if time.monotonic() > deadline and "interrupted" in str(exc):
+                    raise _timed_out(timeout) from None
+                raise UserError(f"query failed: {exc}") from None
+            if not batch:
+                return
+            yield from batch
+
+    columns = [d[0] for d in cursor.description or ()]
+    return Rows(columns, rows(), conn.close)
 
 
-def _run_postgresql(
-    engine: Engine, query: str, limit: int | None, timeout: float
-) -> tuple[list[str], list[tuple]]:
+@contextmanager
+def _pg_errors(timeout: float) -> Iterator[None]:
+    """psycopg's errors as one-line :class:`UserError` s."""
     import psycopg
 
-    raw = engine.raw_connection()
     try:
-        pg = raw.driver_connection
-        assert isinstance(pg, psycopg.Connection)
-        pg.rollback()
-        try:
-            with pg.cursor() as cursor:
-                cursor.execute("SET TRANSACTION READ ONLY")
-                milliseconds = max(1, round(timeout * 1000))
-                cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
-                # prepare=True sends it with the extended protocol, which refuses a
-                # string holding several commands instead of running them all.
-                cursor.execute(query.encode(), prepare=True)  # type: ignore[arg-type]
-                columns = [d.name for d in cursor.description or ()]
-                rows = _fetch(cursor, limit) if cursor.description else []
-        except psycopg.errors.QueryCanceled:
-            raise _timed_out(timeout) from None
-        except psycopg.errors.ReadOnlySqlTransaction as exc:
-            raise _refused(_first_line(exc)) from None
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise _refused(_first_line(exc)) from None
-        except psycopg.Error as exc:
-            message = _first_line(exc)
-            if "multiple commands" in message:
-                raise UserError(
-                    "catalog sql runs one statement at a time; nothing was run"
-                ) from None
-            raise UserError(f"bad query: {message}") from None
-        finally:
+        yield
+    except psycopg.errors.QueryCanceled:
+        raise _timed_out(timeout) from None
+    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as exc:
+        raise _refused(_first_line(exc)) from None
+    except psycopg.Error as exc:
+        message = _first_line(exc)
+        if "multiple commands" in message:
+            raise UserError("catalog sql runs one statement at a time; nothing was run") from None
+        raise UserError(f"bad query: {message}") from None
+
+
+def _open_postgresql(engine: Engine, query: str, timeout: float) -> Rows:
+    import psycopg
+    from psycopg import capabilities
+
+    try:
+        raw = engine.raw_connection()
+    except Exception as exc:  # a wrong password, a role or server that is not there
+        who = f" as {engine.url.username}" if engine.url.username else ""
+        raise UserError(
+            f"cannot connect to the catalog{who} (DREAMCRAWL_DB_URL, or {ENV_SQL_URL} "
+            f"for catalog sql): {_first_line(exc)}"
+        ) from None
+    pg = raw.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    cursor = pg.cursor()
+    # Chunks of FETCH_ROWS need libpq 17; older ones stream one row at a time.
+    chunk = FETCH_ROWS if capabilities.has_stream_chunked() else 1
+    # stream() sends the statement with the extended protocol, which refuses a string
+    # holding several commands instead of running them all.
+    stream = cursor.stream(query.encode(), size=chunk)  # type: ignore[arg-type]
+
+    def close() -> None:
+        stream.close()  # stops a query still sending rows
+        with contextlib.suppress(psycopg.Error):
             pg.rollback()
-        return columns, rows
-    finally:
+        cursor.close()
         raw.close()
+
+    try:
+        with _pg_errors(timeout):
+            pg.rollback()
+            cursor.execute("SET TRANSACTION READ ONLY")
+            milliseconds = max(1, round(timeout * 1000))
+            cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+            first = list(itertools.islice(stream, 1))  # runs it: errors show up here
+        description = cursor.description
+        columns = [d.name for d in description] if description else _pg_columns(pg, query)
+    except BaseException:
+        close()
+        raise
+
+    def rows() -> Generator[tuple, None, None]:
+        with _pg_errors(timeout):
+            yield from first
+            yield from stream
+
+    return Rows(columns, rows(), close)
+
+
+def _pg_columns(pg: Any, query: str) -> list[str]:
+    """The column names of a query that gave no rows (a stream learns them from its
+    first row): the statement is prepared and described, not run again."""
+    from psycopg import pq
+
+    name = b"dreamcrawl_describe"
+    if pg.pgconn.prepare(name, query.encode()).status != pq.ExecStatus.COMMAND_OK:
+        return []
+    described = pg.pgconn.describe_prepared(name)
+    pg.pgconn.exec_(b"DEALLOCATE dreamcrawl_describe")
+    return [(described.fname(i) or b"").decode() for i in range(described.nfields)]
 
 
 def _first_line(exc: BaseException) -> str:

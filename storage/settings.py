@@ -10,6 +10,9 @@ Four variables steer a deployment (README, "Configuration"):
   object storage (endpoint and credentials from the standard AWS variables), or a
   folder; defaults to ``objects/`` in the data folder.
 
+One more is optional: ``DREAMCRAWL_SQL_URL``, the URL ``catalog sql`` connects with
+instead of ``DREAMCRAWL_DB_URL`` (a role that may only read; docs/catalog.md).
+
 Settings are read when asked for, never at import time, so tests and flows can point
 one process at several data folders.
 """
@@ -27,6 +30,7 @@ ENV_HOME = "DREAMCRAWL_HOME"
 ENV_DB_URL = "DREAMCRAWL_DB_URL"
 ENV_WEIGHTS = "DREAMCRAWL_WEIGHTS"
 ENV_BLOBS = "DREAMCRAWL_BLOBS"
+ENV_SQL_URL = "DREAMCRAWL_SQL_URL"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Settings:
     db_url: str
     weights_override: Path | None = None
     blobs: str = ""  # DREAMCRAWL_BLOBS as given ("" = the local default)
+    sql_url: str = ""  # DREAMCRAWL_SQL_URL ("" = catalog sql uses db_url)
 
     @property
     def blobs_url(self) -> str | None:
@@ -71,7 +76,8 @@ class Settings:
         weights_value = env.get(ENV_WEIGHTS, "").strip()
         weights = Path(weights_value).expanduser().absolute() if weights_value else None
         blobs = env.get(ENV_BLOBS, "").strip()
-        return cls(home=home, db_url=db_url, weights_override=weights, blobs=blobs)
+        sql_url = env.get(ENV_SQL_URL, "").strip()
+        return cls(home=home, db_url=db_url, weights_override=weights, blobs=blobs, sql_url=sql_url)
 
     def on_this_machine(self) -> Settings:
         """These settings' catalog and blob store, with this process's own data folder

@@ -1,9 +1,9 @@
 """The analyst views' columns, as Python knows them.
 
-The views themselves are created by the migrations ``0002_analyst_views`` and
-``0003_image_labels`` (one SQL text
-per dialect, because SQLite and PostgreSQL spell JSON differently). This module is what
-the query commands rely on: which columns each view has, their types (so SQLite's text
+The views themselves are created by the migrations ``0002_analyst_views``,
+``0003_image_labels`` and ``0004_lease_holders`` (one SQL text per dialect, because
+SQLite and PostgreSQL spell JSON differently). This module is what the query commands
+rely on: which columns each view has, their types (so SQLite's text
 timestamps come back as datetimes), and a one-line meaning of each, which
 ``docs/catalog.md`` expands on. A test checks that the database's views and this module
 agree, on both dialects.
@@ -92,6 +92,8 @@ V_STYLIZED = View(
         ("attribution", TEXT, "attribution given by the first sighting's source"),
         ("error", TEXT, "error message of a failed dream"),
         ("prefect_flow_run_id", TEXT, "Prefect flow run that made it"),
+        ("held_by", TEXT, "while running: the worker holding it (host:pid)"),
+        ("held_until", TIME, "while running: when its lease runs out (UTC)"),
     ),
 )
 

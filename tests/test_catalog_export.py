@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from pipeline.cli import main
-from storage.db import Catalog
+from storage.db import Catalog, open_catalog
 from storage.queries import KINDS, Query, iter_rows
+from storage.settings import Settings
 from tests.catalog_data import build
+from tests.helpers import dreamcrawl
 
 
 def listed(capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict]:
@@ -104,3 +113,44 @@ def test_unwritable_destinations_are_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"cannot write {out}" in err, err
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_killed_exports_partial_file_is_removed_by_the_next_export(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`kill -9` in the middle of writing leaves the hidden `.OUT.PID.part`; the next
+    export to the same OUT removes it (its writer's lock is free) and leaves a live
+    export's alone (its lock is held)."""
+    catalog = open_catalog(settings)
+    with catalog.session() as session:
+        session.execute(sa.text(
+            "INSERT INTO rejections (url, reason, created_at) "
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) "
+            "SELECT 'http://example.com/' || x || '.jpg', 'too-small', "
+            "'2026-01-01 00:00:00.000000' FROM c"
+        ))  # fmt: skip
+    out = tmp_path / "exports" / "rejections.csv"
+    argv = ["catalog", "export", str(out), "--kind", "rejections", "--batch-size", "500"]
+    child = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv])
+    part = out.parent / f".{out.name}.{child.pid}.part"
+    try:
+        for _ in range(60_000):  # until it has written something (10 ms waits)
+            if part.is_file() and part.stat().st_size > 0:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=0.01)
+                pytest.fail(f"the export ended before it could be killed: {child.returncode}")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert part.stat().st_size > 0 and not out.exists()
+
+    live = out.parent / f".{out.name}.{os.getpid()}.part"  # as a running export holds it
+    with open(live, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = dreamcrawl(*argv[:-2], "--batch-size", "50000")
+    assert result.returncode == 0, result.stderr
+    assert f"removed {part.name}" in result.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, live.name])
+    with open(out, newline="") as fh:
+        assert sum(1 for _ in fh) == 200_001

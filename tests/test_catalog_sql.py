@@ -110,3 +110,16 @@ def test_a_runaway_query_is_stopped_by_the_statement_timeout(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stopped after 1 s" in err[0] and "--timeout" in err[0], err
     assert main(["catalog", "sql", "SELECT count(*) AS n FROM images", "--json"]) == 0
+
+
+def test_an_empty_result_still_names_its_columns(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows are streamed, and a stream learns its columns from its first row: a query
+    that gives none still prints its header (PostgreSQL: the statement is described)."""
+    code, out, err = run_sql(capsys, "SELECT id AS image_id, sha256 FROM images WHERE id < 0")
+    assert code == 0 and err.strip() == "0 rows"
+    header = next(line for line in out.splitlines() if line.startswith("┃"))
+    assert header.split() == ["┃", "image_id", "┃", "sha256", "┃"]
+    code, out, _ = run_sql(capsys, "SELECT id FROM images WHERE id < 0", "--json")
+    assert code == 0 and json.loads(out) == []

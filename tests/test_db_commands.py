@@ -38,6 +38,18 @@ def schema(url: str) -> tuple[str | None, set[str], set[str]]:
         dispose_engines()
 
 
+def columns(url: str) -> set[tuple[str, str]]:
+    """(table or view, column) of every table and view in the database."""
+    engine = make_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        names = inspector.get_table_names() + inspector.get_view_names()
+        return {(name, c["name"]) for name in names for c in inspector.get_columns(name)}
+    finally:
+        engine.dispose()
+        dispose_engines()
+
+
 def one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -48,6 +60,7 @@ def test_db_history_downgrade_and_upgrade_again(db_url: str) -> None:
     assert dreamcrawl("db", "upgrade").returncode == 0
     revision, tables, views = schema(db_url)
     assert revision == HEAD and "images" in tables and "v_stylized" in views
+    head_columns = columns(db_url)
 
     history = dreamcrawl("db", "history")
     assert history.returncode == 0, history.stderr
@@ -59,8 +72,10 @@ def test_db_history_downgrade_and_upgrade_again(db_url: str) -> None:
     down = dreamcrawl("db", "downgrade")
     assert down.returncode == 0, down.stderr
     assert f"catalog downgraded {HEAD} -> {BELOW_HEAD}" in down.stdout
-    revision, tables, fewer = schema(db_url)
-    assert revision == BELOW_HEAD and "images" in tables and fewer < views
+    revision, tables, _ = schema(db_url)
+    assert revision == BELOW_HEAD and "images" in tables
+    # The step down undid something: a view, or a column.
+    assert columns(db_url) < head_columns
     # Step by step down to the first migration (no views yet).
     while revision != FIRST:
         assert dreamcrawl("db", "downgrade").returncode == 0
@@ -104,10 +119,10 @@ def test_alembic_command_from_the_repository(db_url: str) -> None:
     assert f"{BELOW_HEAD} -> {HEAD} (head)" in history.stdout
     assert f"<base> -> {FIRST}, initial catalog" in history.stdout
 
-    before = schema(db_url)[2]
+    before = columns(db_url)
     down = alembic("downgrade", "-1")
     assert down.returncode == 0, down.stderr
-    revision, _, views = schema(db_url)
-    assert revision == BELOW_HEAD and views < before
+    revision = schema(db_url)[0]
+    assert revision == BELOW_HEAD and columns(db_url) < before
     current = alembic("current")
     assert current.stdout.split() == [BELOW_HEAD]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crawler import import_paths
 from crawler.validate import Limits
@@ -17,7 +17,9 @@ from pipeline.cli import main
 from storage.db import open_catalog
 from storage.integrity import check
 from storage.models import CrawlRun, Rejection, Sighting
+from storage.models import Image as ImageRow
 from storage.settings import Settings
+from tests.helpers import dreamcrawl
 from tests.site_fixture import encode, jpeg, photo
 
 DREAMCRAWL = str(Path(sys.executable).with_name("dreamcrawl"))
@@ -130,19 +132,15 @@ def test_a_file_that_grows_past_the_limit_is_cut_off_while_reading(
     assert result.counts["rejected"] == {"not-regular-file": 1}
 
 
-def test_a_killed_import_is_marked_interrupted_by_the_next_one(
-    settings: Settings, tmp_path: Path
-) -> None:
-    """An import killed with SIGKILL cannot say so itself; the next import (or crawl)
-    finds its run `running` with nobody holding the run's lock, marks it `interrupted`
-    and removes what its writer left, so `catalog check` stays clean."""
+def import_killed_midway(folder: Path, settings: Settings, files: int = 400) -> None:
+    """Fill ``folder`` with ``files`` distinct JPEGs (same picture: a long import), start
+    a real `dreamcrawl import` of it and SIGKILL it once its first rows are committed."""
     import signal
     import subprocess
 
-    folder = tmp_path / "many"
     folder.mkdir()
     body = jpeg("chelsea", 200)
-    for i in range(400):  # distinct bytes, same picture: a long import
+    for i in range(files):
         (folder / f"cat-{i:03d}.jpg").write_bytes(body + i.to_bytes(2, "big"))
     killed = subprocess.Popen([DREAMCRAWL, "import", str(folder), "-k", "cat"])
     catalog = open_catalog(settings)
@@ -156,10 +154,50 @@ def test_a_killed_import_is_marked_interrupted_by_the_next_one(
         killed.wait()
     with catalog.read_session() as session:
         assert session.get(CrawlRun, 1).status == "running"
+
+
+def test_a_killed_import_is_marked_interrupted_by_the_next_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An import killed with SIGKILL cannot say so itself; the next import (or crawl)
+    finds its run `running` with nobody holding the run's lock, marks it `interrupted`
+    and removes what its writer left, so `catalog check` stays clean."""
+    import_killed_midway(tmp_path / "many", settings)
     single = tmp_path / "one.jpg"
     single.write_bytes(jpeg("coffee", 200))
     assert import_paths([single], ["cat"]).status == "finished"
+    catalog = open_catalog(settings)
     with catalog.read_session() as session:
         run = session.get(CrawlRun, 1)
     assert run.status == "interrupted" and "killed" in run.error
     assert check(catalog) == []
+
+
+def test_importing_the_same_folder_again_finishes_a_killed_import(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An import run cannot be resumed (it has no queue: the folder is its queue), so
+    the way to finish a killed one is to import the same folder again: every file ends
+    as one image, the files the killed run had done become duplicate sightings of their
+    image, not second images, and `catalog check` is clean."""
+    folder = tmp_path / "many"
+    import_killed_midway(folder, settings, files=300)
+    again = import_paths([folder], ["cat"])
+    assert again.status == "finished"
+    catalog = open_catalog(settings)
+    with catalog.read_session() as session:
+        assert session.get(CrawlRun, 1).status == "interrupted"
+        first = session.scalars(select(Sighting).where(Sighting.crawl_run_id == 1)).all()
+        second = session.scalars(select(Sighting).where(Sighting.crawl_run_id == 2)).all()
+        images = session.scalar(select(func.count()).select_from(ImageRow))
+    assert 0 < len(first) < 300  # killed midway
+    assert images == 300  # one per file, none twice
+    assert len(second) == 300 and {s.url for s in second} == {p.as_uri() for p in folder.iterdir()}
+    done_before = {s.image_id for s in first}
+    assert {s.image_id for s in second if s.duplicate} == done_before
+    assert all(not s.duplicate for s in second if s.image_id not in done_before)
+    assert check(catalog) == []
+    resume = dreamcrawl("crawl", "--resume", "1")
+    assert resume.returncode == 2 and len(resume.stderr.strip().splitlines()) == 1
+    told = "run 1 is an import, which is not resumed: import the same files again"
+    assert f"{told} (dreamcrawl import {folder}" in resume.stderr

@@ -199,26 +199,46 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_sql(args: argparse.Namespace) -> int:
+    import itertools
+
     from pipeline import tables
-    from storage.db import open_catalog
+    from pipeline.streamed_output import stream_json, stream_table
     from storage.queries import jsonable
-    from storage.readonly_sql import check_reading, run_query
+    from storage.readonly_sql import check_reading, sql_engine, stream_query
 
     check_reading(args.query)  # before opening (and maybe migrating) anything
-    catalog = open_catalog(get_settings())
+    engine = sql_engine(get_settings())
     limit = args.limit or None
-    columns, rows = run_query(catalog.engine, args.query, limit=limit, timeout=args.timeout)
-    truncated = limit is not None and len(rows) > limit
-    rows = rows[:limit] if limit is not None else rows
-    records = [{c: jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-    if args.json:
-        tables.print_json(records)
-    else:
-        tables.print_table(columns, records)
-        tables.note(
-            f"{len(rows)} rows" + (f"; more than --limit {limit}, 0 for all" if truncated else "")
-        )
+    with stream_query(engine, args.query, timeout=args.timeout) as result:
+        # Rows are printed as they are fetched; one more than --limit tells it was cut.
+        rows = itertools.islice(result.rows, None if limit is None else limit + 1)
+        counted = _Counted(rows, limit)
+        if args.json:
+            columns = result.columns
+            stream_json(
+                {c: jsonable(v) for c, v in zip(columns, row, strict=True)} for row in counted
+            )
+        else:
+            stream_table(result.columns, counted)
+    if not args.json:
+        truncated = f"; more than --limit {limit}, 0 for all" if counted.truncated else ""
+        tables.note(f"{counted.count} rows{truncated}")
     return 0
+
+
+class _Counted:
+    """Rows up to ``limit``, counted; ``truncated`` once a row past the limit was seen."""
+
+    def __init__(self, rows: Any, limit: int | None) -> None:
+        self.rows, self.limit, self.count, self.truncated = rows, limit, 0, False
+
+    def __iter__(self) -> Any:
+        for row in self.rows:
+            if self.limit is not None and self.count == self.limit:
+                self.truncated = True
+                return
+            self.count += 1
+            yield row
 
 
 def run_export(args: argparse.Namespace) -> int:

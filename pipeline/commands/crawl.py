@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give at least one --keyword (or --resume RUN)")
     if args.resume is not None and (args.keyword or args.start_url or args.source):
         raise UserError("--resume RUN continues a run with its own options; give no others")
+    if args.resume is not None:
+        _refuse_import_resume(args.resume)
     result = run_crawl(
         keywords=args.keyword,
         start_urls=args.start_url,
@@ -90,6 +92,23 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0 if result.status == "finished" else 1
+
+
+def _refuse_import_resume(run_id: int) -> None:
+    """An import has no queue to resume (its folders are its queue): say how to finish it."""
+    from storage.db import open_catalog
+    from storage.models import CrawlRun
+    from storage.settings import get_settings
+
+    with open_catalog(get_settings()).read_session() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None or run.kind != "import":
+            return
+        paths = " ".join((run.settings or {}).get("paths", [])) or "PATH…"
+    raise UserError(
+        f"run {run_id} is an import, which is not resumed: import the same files again "
+        f"(dreamcrawl import {paths} …); those already imported are not imported twice"
+    )
 
 
 def print_result(result: Any, as_json: bool, kind: str) -> None:
