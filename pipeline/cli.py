@@ -1,7 +1,9 @@
 """The ``dreamcrawl`` command line.
 
-Each subcommand lives in ``pipeline/commands/<name>.py`` with two functions:
-``register(subparsers)`` adds its parser and ``run(args) -> int`` does the work. Heavy
+Each subcommand lives in ``pipeline/commands/<name>.py``: ``NAME``, the first line of
+its docstring as its help, an optional ``DESCRIPTION``, ``add_arguments(parser)`` for
+its options and ``run(args) -> int`` for the work (commands with actions, such as
+``catalog``, give each action's parser its own function instead). Heavy
 imports (TensorFlow, Scrapy, Prefect) happen inside ``run`` so that ``--help`` and the
 catalog commands start fast.
 
@@ -16,6 +18,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from sqlalchemy import exc as sa_exc
@@ -83,8 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"pipeline.commands.{name}")
-        module.register(subparsers)
+        command = subparsers.add_parser(
+            module.NAME, help=summary(module), description=getattr(module, "DESCRIPTION", None)
+        )
+        module.add_arguments(command)
+        if hasattr(module, "run"):  # commands with actions (catalog, db, weights) set their own
+            command.set_defaults(func=module.run)
     return parser
+
+
+def summary(module: ModuleType) -> str:
+    """A command's one-line help: what its module's docstring says it does (the text
+    after "`dreamcrawl NAME`: " on the first line), so the two never drift apart."""
+    first = (module.__doc__ or "").strip().splitlines()[0]
+    return first.split("`: ", 1)[-1].rstrip(".")
 
 
 def prefect_defaults() -> None:

@@ -1,4 +1,4 @@
-"""`dreamcrawl catalog …`: what analysts and operators ask of the catalog.
+"""`dreamcrawl catalog …`: query, check and export the catalog (analysts, operators).
 
 - ``check`` compares catalog rows with the blob store (see storage.integrity);
 - ``list`` / ``export`` / ``gallery`` read the documented views through
@@ -36,8 +36,10 @@ DEFAULT_SQL_LIMIT = 1000
 DEFAULT_GALLERY_LIMIT = 60
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("catalog", help="query and check the catalog")
+NAME = "catalog"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="catalog_action", metavar="ACTION")
     actions.required = True
     for add in (_register_check, _register_list, _register_show, _register_sql,

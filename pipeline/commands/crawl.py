@@ -8,18 +8,16 @@ from typing import Any
 
 from storage.errors import UserError
 
+NAME = "crawl"
+DESCRIPTION = (
+    "Crawl web sites (--start-url) or keyword search sources (--source commons) for "
+    "images matching the keywords, validate them and add them to the catalog. "
+    "Every URL considered ends as an image, a duplicate or a rejection with its "
+    "reason. See docs/crawler.md."
+)
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "crawl",
-        help="crawl sites or a search source for images matching keywords",
-        description=(
-            "Crawl web sites (--start-url) or keyword search sources (--source commons) for "
-            "images matching the keywords, validate them and add them to the catalog. "
-            "Every URL considered ends as an image, a duplicate or a rejection with its "
-            "reason. See docs/crawler.md."
-        ),
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keyword", "-k", action="append", default=[], metavar="K", help="repeatable"
     )
@@ -58,7 +56,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="stop gracefully after S s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ works too from the repository (alembic.ini); these need no checkout.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from storage.settings import get_settings
 
+NAME = "db"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("db", help="create or upgrade the catalog's schema")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="db_action", metavar="ACTION")
     actions.required = True
     up = actions.add_parser("upgrade", help="apply every pending migration")

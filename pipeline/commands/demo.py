@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+
+NAME = "demo"
+DESCRIPTION = (
+    "Serve the bundled demo site on 127.0.0.1, crawl it by keyword, dream "
+    "what was found with a fast preset, and write a gallery."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="the whole job on a bundled local site, offline",
-        description="Serve the bundled demo site on 127.0.0.1, crawl it by keyword, dream "
-        "what was found with a fast preset, and write a gallery.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="gallery folder (default: DREAMCRAWL_HOME/gallery)"
     )
@@ -37,7 +36,6 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="port of --serve-site-only (default 8765; 0 picks a free one)",
     )
-    parser.set_defaults(func=run)
 
 
 def serve_site_only(port: int) -> int:

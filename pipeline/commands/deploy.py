@@ -8,19 +8,17 @@ machine runs them. Needs ``PREFECT_API_URL`` pointing at the Prefect server.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+NAME = "deploy"
+DESCRIPTION = (
+    "Register scheduled crawls from a TOML/YAML config, plus on-demand "
+    "crawl, stylize and pipeline deployments, on the work pools of its [pools] table "
+    "(default: crawl and dream), then exit. Workers run them."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "deploy",
-        help="create the deployments on Prefect work pools (several machines)",
-        description="Register scheduled crawls from a TOML/YAML config, plus on-demand "
-        "crawl, stylize and pipeline deployments, on the work pools of its [pools] table "
-        "(default: crawl and dream), then exit. Workers run them.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="serve config (TOML or YAML)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

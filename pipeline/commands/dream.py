@@ -9,27 +9,26 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 DEFAULT_PRESET = "classic"
 
 
-def register(subparsers: Any) -> None:
+NAME = "dream"
+DESCRIPTION = (
+    "DeepDream one image with InceptionV3 (ImageNet). A preset sets every "
+    "parameter; the other flags override it. See docs/engine.md."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pipeline.commands.dream_options import add_dream_options
 
-    parser = subparsers.add_parser(
-        "dream",
-        help="dream one image file into another",
-        description="DeepDream one image with InceptionV3 (ImageNet). A preset sets every "
-        "parameter; the other flags override it. See docs/engine.md.",
-    )
     parser.add_argument("input", metavar="IN", help="image file to dream")
     parser.add_argument("output", metavar="OUT", help="file to write (.png, .jpg, .webp, …)")
     add_dream_options(parser, default_preset=DEFAULT_PRESET)
     parser.add_argument(
         "--json", action="store_true", help="print the result and its full parameters as JSON"
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

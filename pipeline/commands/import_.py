@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from crawler.writer import NearDuplicates
 from pipeline.commands.crawl import print_result
 
+NAME = "import"
+DESCRIPTION = (
+    "Import image files (folders are walked) through the crawler's validation: "
+    "each file ends as an image, a duplicate or a rejection with its reason."
+)
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "import",
-        help="import the user's own image files into the catalog",
-        description=(
-            "Import image files (folders are walked) through the crawler's validation: "
-            "each file ends as an image, a duplicate or a rejection with its reason."
-        ),
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     parser.add_argument(
         "--keyword",
@@ -35,7 +32,6 @@ def register(subparsers: Any) -> None:
         help="keep (flagged, default) or skip",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+NAME = "label"
+DESCRIPTION = "Label the catalog's unlabelled images (docs/crawler.md#labels)."
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "label",
-        help="label catalog images with their top-5 ImageNet classes",
-        description="Label the catalog's unlabelled images (docs/crawler.md#labels).",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="label at most N images")
     parser.add_argument("--batch", type=int, default=32, metavar="N", help="images per pass")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from pipeline.commands.dream_options import add_dream_options, params_from_args
 
+NAME = "run"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="crawl, then stylize, as one Prefect flow")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keyword", action="append", required=True, metavar="K", help="keyword (repeatable)"
     )
@@ -28,7 +28,6 @@ def register(subparsers: Any) -> None:
     add_dream_options(parser, multiple_presets=True)
     parser.add_argument("--dask-workers", type=int, default=0, metavar="N")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,16 +8,15 @@ UI; docs/operating.md walks through it.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+NAME = "serve"
+DESCRIPTION = (
+    "Serve scheduled keyword crawls from a TOML/YAML config, plus on-demand "
+    "crawl, stylize and pipeline deployments, until interrupted."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve the Prefect deployments (scheduled crawls, on-demand flows)",
-        description="Serve scheduled keyword crawls from a TOML/YAML config, plus on-demand "
-        "crawl, stylize and pipeline deployments, until interrupted.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="serve config (TOML or YAML)")
     parser.add_argument(
         "--check", action="store_true", help="validate the config, list deployments, exit"
@@ -25,7 +24,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="run at most N flow runs at once (default: no cap)"
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,15 +7,13 @@ Runs the ``stylize`` Prefect flow (a local, temporary Prefect server unless
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from pipeline.commands.dream_options import add_dream_options, params_from_args
 
+NAME = "stylize"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "stylize", help="dream catalog images not yet dreamed with the given parameters"
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dream_options(parser, multiple_presets=True)
     parser.add_argument("--limit", type=int, metavar="N", help="dream at most N images")
     parser.add_argument(
@@ -26,7 +24,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--dask-address", metavar="ADDR", help="a running Dask scheduler")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+
+NAME = "weights"
+DESCRIPTION = "InceptionV3 ImageNet weights: where they come from is in docs/engine.md."
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "weights",
-        help="fetch or describe the InceptionV3 weights",
-        description="InceptionV3 ImageNet weights: where they come from is in docs/engine.md.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     fetch = actions.add_parser(
