@@ -207,6 +207,10 @@ def catalog_failure(exc: sa_exc.OperationalError | sa_exc.InterfaceError, url: s
 
 def preflight(settings: Settings | None = None) -> None:
     """Connect to the catalog once, so a command that would start flows, servers or
-    crawler processes fails first, in one line, when the catalog's server is down."""
-    with get_engine((settings or get_settings()).db_url).connect():
-        pass
+    crawler processes fails first, in one line, when the catalog's server is down. A
+    SQLite catalog has no server, and is not created before the command checks its
+    arguments."""
+    engine = get_engine((settings or get_settings()).db_url)
+    if engine.url.get_backend_name() != "sqlite":
+        with engine.connect():
+            pass

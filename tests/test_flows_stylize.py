@@ -50,9 +50,12 @@ def _artifacts(flow_run_id: str) -> dict[str, Any]:
 
 
 def _logs(flow_run_id: str) -> list[str]:
-    """The log messages of a flow run, read back from the Prefect server's API."""
+    """The log messages of a flow run, read back from the Prefect server's API once
+    this process has sent every line it holds (they are shipped in batches)."""
     from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogWorker
 
+    APILogWorker.drain_all(timeout=60)
     body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
     with get_client(sync_client=True) as client:
         response = client._client.post("/logs/filter", json=body)
