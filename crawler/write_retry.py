@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 
+from storage.db import driver_message
 from storage.errors import CatalogUnavailable
 
 log = logging.getLogger("dreamcrawl.crawler.write_retry")
@@ -74,5 +75,4 @@ def with_retries(action: Callable[[], T], *, seconds: float, what: str) -> T:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    return f"{type(exc).__name__}: {driver_message(exc)}".rstrip(": ")

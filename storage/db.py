@@ -193,13 +193,19 @@ def open_catalog(settings: Settings | None = None, *, migrate: bool = True) -> C
     )
 
 
+def driver_message(exc: BaseException) -> str:
+    """The first line of what the database driver said (SQLAlchemy wraps it in ``orig``
+    and appends a background link on later lines)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def catalog_failure(exc: sa_exc.OperationalError | sa_exc.InterfaceError, url: str) -> str:
     """One line for a catalog that failed under a command: whether it could not be
     reached at all (no statement ran; nothing was started) or failed mid-command, the
     catalog's URL without its password, and the driver's first line."""
     where = make_url(url).render_as_string(hide_password=True)
-    text = str(exc.orig or exc).strip()
-    reason = text.splitlines()[0] if text else type(exc).__name__
+    reason = driver_message(exc) or type(exc).__name__
     if exc.statement is None:
         return f"the catalog cannot be reached ({where}): {reason}; is its server up?"
     return f"the catalog failed ({where}): {reason}"
